@@ -1,0 +1,222 @@
+"""The build function behind ``docgen generate``, ``docgen build`` and the MkDocs plugin.
+
+Gather everything first, then write: templates are loaded and every page is rendered
+in memory; only when that succeeded is ``runbooks/`` replaced, by building the new
+tree beside it and swapping directories, under a lock. A failed run (bad template,
+page error, disk error, Ctrl-C) leaves the previous pages exactly as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from docgen.diagnostics import Diagnostic, DocgenError
+from docgen.discover import find_templates, stacks_from_files
+from docgen.model import Handbook, ProjectConfig, Stack, StackConfig
+
+RUNBOOKS = "runbooks"
+
+
+@dataclass
+class Result:
+    """What a generation run produced and found."""
+
+    handbook: Handbook | None
+    pages: dict[str, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)  # stack ids whose template failed
+    changed: bool = False
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+
+def default_project(root: str = ".", docs_dir: str | None = None) -> ProjectConfig:
+    root = os.path.abspath(root)
+    return ProjectConfig(root=root, docs_dir=os.path.abspath(docs_dir or os.path.join(root,
+                                                                                      "docs_src")))
+
+
+def stack_configs(project: ProjectConfig, paths: Sequence[str] | None
+                  ) -> tuple[tuple[StackConfig, ...], list[Diagnostic]]:
+    """Stacks from explicit paths, else docgen.yml's list, else the templates folder."""
+    if paths:
+        files, diags = find_templates(paths)
+        if project.stacks:  # keep docgen.yml settings for the files it describes
+            by_path = {os.path.abspath(s.template_path): s for s in project.stacks}
+            known = [by_path[os.path.abspath(f)] for f in files if os.path.abspath(f) in by_path]
+            rest = stacks_from_files([f for f in files if os.path.abspath(f) not in by_path])
+            return (*known, *rest), diags
+        return stacks_from_files(files), diags
+    if project.stacks:
+        return project.stacks, []
+    folder = project.templates_dir or os.path.join(project.root, "stacks")
+    files, diags = find_templates([folder])
+    return stacks_from_files(files), diags
+
+
+def _load_one(path: str) -> tuple[object, list[Diagnostic]]:
+    from docgen.loader import load_template
+
+    return load_template(path)
+
+
+def load_stacks(configs: Sequence[StackConfig]) -> tuple[list[Stack], list[Diagnostic], list[str]]:
+    from docgen.parallel import map_ordered
+
+    stacks: list[Stack] = []
+    diags: list[Diagnostic] = []
+    invalid: list[str] = []
+    for cfg, (template, found) in zip(configs, map_ordered(_load_one,
+                                                           [c.template_path for c in configs]),
+                                      strict=True):
+        diags.extend(found)
+        if template is None:
+            invalid.append(cfg.id)
+        else:
+            stacks.append(Stack(cfg, template))  # type: ignore[arg-type]
+    return stacks, diags, invalid
+
+
+def build(project: ProjectConfig, paths: Sequence[str] | None = None, *,
+          keep_going: bool = False) -> Result:
+    """Load and render everything in memory (no writes)."""
+    from docgen.render import render_all
+
+    configs, diags = stack_configs(project, paths)
+    if not configs and not diags:
+        diags.append(Diagnostic(project.root, 1, 1, "no CloudFormation templates found"))
+    stacks, load_diags, invalid = load_stacks(configs)
+    diags.extend(load_diags)
+    errors = [d for d in diags if d.is_error]
+    if errors and not keep_going:
+        return Result(None, {}, diags, invalid)
+    handbook = Handbook(project, tuple(stacks))
+    pages = render_all(handbook)
+    return Result(handbook, pages, diags, invalid)
+
+
+@contextlib.contextmanager
+def _lock(docs_dir: str) -> Iterator[None]:
+    """Serialise runs on one docs folder (a second run waits for the first)."""
+    import fcntl
+
+    os.makedirs(docs_dir, exist_ok=True)
+    with open(os.path.join(docs_dir, ".docgen.lock"), "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_tree(folder: str) -> dict[str, str]:
+    """Every file under ``folder`` keyed by its ``/``-separated relative path."""
+    out: dict[str, str] = {}
+    if not os.path.isdir(folder):
+        return out
+    for base, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(base, name)
+            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            try:
+                with open(full, encoding="utf-8") as fh:
+                    out[rel] = fh.read()
+            except (OSError, UnicodeDecodeError):
+                out[rel] = "\0unreadable"
+    return out
+
+
+def desired_tree(result: Result, previous: dict[str, str]) -> dict[str, str]:
+    """The pages to have on disk: the new pages, plus the previous pages of stacks whose
+    template failed (``--keep-going`` keeps them rather than dropping them)."""
+    tree = dict(result.pages)
+    for stack_id in result.invalid:
+        prefix = f"{stack_id}/"
+        for rel, text in previous.items():
+            if rel.startswith(prefix):
+                tree.setdefault(rel, text)
+    return dict(sorted(tree.items()))
+
+
+def write_tree(docs_dir: str, tree: dict[str, str]) -> bool:
+    """Replace ``docs_dir/runbooks`` with ``tree`` atomically; False when already equal."""
+    target = os.path.join(docs_dir, RUNBOOKS)
+    with _lock(docs_dir):
+        if read_tree(target) == tree:
+            return False
+        staging = tempfile.mkdtemp(prefix=".runbooks.new-", dir=docs_dir)
+        try:
+            for rel, text in tree.items():
+                full = os.path.join(staging, *rel.split("/"))
+                os.makedirs(os.path.dirname(full), exist_ok=True)
+                with open(full, "w", encoding="utf-8", newline="\n") as fh:
+                    fh.write(text)
+            old = None
+            if os.path.exists(target):
+                old = tempfile.mkdtemp(prefix=".runbooks.old-", dir=docs_dir)
+                os.rmdir(old)
+                os.rename(target, old)
+            os.rename(staging, target)
+            staging = ""
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if staging:
+                shutil.rmtree(staging, ignore_errors=True)
+    return True
+
+
+def generate(project: ProjectConfig, paths: Sequence[str] | None = None, *,
+             keep_going: bool = False) -> Result:
+    """Build and write; raises nothing for bad templates (see ``Result.errors``)."""
+    result = build(project, paths, keep_going=keep_going)
+    if result.handbook is None:
+        return result
+    target = os.path.join(project.docs_dir, RUNBOOKS)
+    try:
+        tree = desired_tree(result, read_tree(target) if result.invalid else {})
+        result.changed = write_tree(project.docs_dir, tree)
+    except OSError as exc:
+        raise DocgenError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    return result
+
+
+@dataclass
+class Staleness:
+    stale: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    summaries: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.stale or self.missing or self.extra)
+
+
+def check(project: ProjectConfig, result: Result) -> Staleness:
+    """Compare freshly rendered pages with ``runbooks/`` on disk (writes nothing)."""
+    on_disk = read_tree(os.path.join(project.docs_dir, RUNBOOKS))
+    want = desired_tree(result, on_disk if result.invalid else {})
+    out = Staleness()
+    for rel in sorted(set(want) | set(on_disk)):
+        if rel not in on_disk:
+            out.missing.append(rel)
+        elif rel not in want:
+            out.extra.append(rel)
+        elif want[rel] != on_disk[rel]:
+            out.stale.append(rel)
+            diff = list(difflib.unified_diff(on_disk[rel].splitlines(), want[rel].splitlines(),
+                                             lineterm="", n=0))
+            added = sum(1 for d in diff if d.startswith("+") and not d.startswith("+++"))
+            removed = sum(1 for d in diff if d.startswith("-") and not d.startswith("---"))
+            out.summaries[rel] = f"+{added} -{removed} lines"
+    return out

@@ -1,0 +1,57 @@
+"""Small helpers shared by page context functions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from docgen import commands as c
+from docgen.model import Handbook, Location, Stack
+
+
+@dataclass(frozen=True, slots=True)
+class Tab:
+    """One environment's version of a command block (``label`` None: no tabs)."""
+
+    label: str | None
+    script: str
+
+
+def tabs(items: Sequence[tuple[str | None, Any]]) -> list[Tab]:
+    """Per-environment command blocks; a single unnamed one renders without tabs."""
+    out = []
+    for label, value in items:
+        if isinstance(value, (list, tuple)):
+            text = "\n".join(_render(v) for v in value)
+        else:
+            text = _render(value)
+        out.append(Tab(label, text))
+    return out
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, (c.AwsCommand, c.Assign, c.Script)):
+        return value.render()
+    if isinstance(value, c.Raw):
+        return value.line
+    return str(value)
+
+
+def rel_source(handbook: Handbook, path: str) -> str:
+    """A template path as the team sees it: relative to the project root."""
+    root = handbook.project.root
+    try:
+        rel = os.path.relpath(os.path.abspath(path), root)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def where(handbook: Handbook, loc: Location) -> str:
+    return f"{rel_source(handbook, loc.file)}:{loc.line}"
+
+
+def regions(stack: Stack) -> str:
+    return stack.config.region or "(region not set: uses the AWS CLI default)"
