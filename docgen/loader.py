@@ -194,13 +194,15 @@ def _flow_depth(text: str) -> int:
     return max(accumulate(1 if c == "(" else -1 for c in steps))
 
 
-def _yaml_error(path: str, exc: yaml.YAMLError) -> Diagnostic:
+def _yaml_error(path: str, exc: yaml.YAMLError, text: str = "") -> Diagnostic:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
-    if "'\\t'" in problem or "\\t" in problem:
-        problem = "tab character used for indentation (YAML allows only spaces)"
+    lines = text.splitlines()
+    if mark and 0 <= mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
+        problem = "tab character in indentation (YAML allows only spaces)"
+        context = None
     message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
     return Diagnostic(path, line, col, message)
 
@@ -229,9 +231,9 @@ def parse_yaml(text: str, path: str) -> tuple[Any, list[Diagnostic]]:
             mark = exc.problem_mark
             return None, [Diagnostic(path, mark.line + 1, mark.column + 1,
                                      "more than one YAML document in the file")]
-        return None, [_yaml_error(path, exc)]
+        return None, [_yaml_error(path, exc, text)]
     except yaml.YAMLError as exc:
-        return None, [_yaml_error(path, exc)]
+        return None, [_yaml_error(path, exc, text)]
 
 
 _JSON_SLASH = re.compile(r"(?<!\\)((?:\\\\)*)\\/")

@@ -170,6 +170,8 @@ def _resources(ck: _Checker, raw: DictNode) -> tuple[Resource, ...]:
             ck.error([*where, "Properties"], f"Properties of {logical_id} must be a mapping")
             props = None
         cond = spec.get("Condition")
+        if "Condition" in spec and not isinstance(cond, str):
+            ck.error([*where, "Condition"], f"Condition of {logical_id} must be a condition name")
         out.append(Resource(
             logical_id=logical_id, type=rtype, location=ck.at(where),
             properties=props if props is not None else DictNode(),

@@ -9,11 +9,13 @@ template gives it or a ``describe-stack-resource`` lookup captured in a variable
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from docgen import commands as c
 from docgen.intrinsics import Unknown, evaluate
+from docgen.liveoutputs import live_for, live_physical_id
 from docgen.model import Environment, Handbook, Resource, SecretRef, Stack
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
@@ -27,6 +29,8 @@ class Target:
     stack_name: str
     region: str | None
     parameters: dict[str, Any]  # values known for this environment (SecretRef for secrets)
+    # live outputs of the deployed stack (docgen.yml ``outputs_file``); empty when unknown
+    live: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -68,8 +72,9 @@ def targets(handbook: Handbook, stack: Stack) -> tuple[Target, ...]:
     out = []
     for env in envs:
         values = parameter_values(stack, env)
+        live = live_for(handbook, stack, env.name if env else None)
         out.append(Target(env.name if env else None, stack_name(stack, values),
-                          stack.config.region, values))
+                          stack.config.region, values, (live.values or {}) if live else {}))
     return tuple(out)
 
 
@@ -119,6 +124,8 @@ def resource_id(stack: Stack, resource: Resource, target: Target,
                 suffix: str = "ID") -> tuple[c.Value, tuple[c.Assign, ...]]:
     """How to name ``resource`` in a command: a literal, or a variable plus its lookup."""
     literal = literal_physical_name(stack, resource, target)
+    if literal is None:
+        literal = live_physical_id(stack, resource, target.live)
     if literal is not None:
         return literal, ()
     var = c.var_name(resource.logical_id, suffix)

@@ -171,6 +171,7 @@ class _Eval:
     def _leaf(self, c: cond.Condition, actual: Any) -> cond.Tri:
         T, F, D = cond.Tri.TRUE, cond.Tri.FALSE, cond.Tri.DEPENDS
         if c.op == "exists":
+            self.notes.append(f"{c.path} is {'not set' if actual is ABSENT else 'set'}")
             return cond.Tri.of((actual is not ABSENT) == bool(c.value))
         if is_unknown(actual) or isinstance(actual, ResRef):
             self.notes.append(f"{c.path} is set at deploy time ({_show(actual)})")
@@ -282,6 +283,17 @@ def _minimal_keys(outcomes: Sequence[tuple[Env, str]]) -> list[tuple[str, str]]:
     return keys
 
 
+def _short_label(label: str) -> str:
+    """``condition IsProd is true`` -> ``true``; ``parameter Env = prod`` -> ``prod`` when
+    the message already names the single deciding key."""
+    if ";" in label:
+        return label
+    for sep in (" is ", " = "):
+        if sep in label:
+            return label.split(sep, 1)[1]
+    return label
+
+
 def _describe_keys(keys: Iterable[tuple[str, str]]) -> tuple[str, ...]:
     return tuple(f"{kind} {name}" for kind, name in keys)
 
@@ -297,7 +309,7 @@ def evaluate_check(check: Check, resource: Resource, template: Template,
         outcomes.append((env, *_run_variant(check, variant, resource, template)))
     statuses = {o[1] for o in outcomes}
     first_bad = next((o for o in outcomes if o[1] == FAIL), None) or outcomes[0]
-    path = first_bad[3] or (tuple(check.property.split(".")) if check.property else ())
+    path = first_bad[3] or (tuple(check.path.split(".")) if check.path else ())
     default = first_bad[4]
     if statuses == {NA}:
         status, message = NA, outcomes[0][2]
@@ -314,8 +326,8 @@ def evaluate_check(check: Check, resource: Resource, template: Template,
             branches.setdefault(label or "at deploy time", Branch(label or "at deploy time", st, detail))
         depends_on = _describe_keys(decisive) or tuple(
             dict.fromkeys(o[2] for o in outcomes if o[1] == UNKNOWN and o[2])) or ("deploy-time values",)
-        message = "depends on " + ", ".join(depends_on) + ": " + "; ".join(
-            f"{b.label} → {b.status}" for b in branches.values())
+        message = "depends on " + ", ".join(depends_on) + " (" + "; ".join(
+            f"{_short_label(b.label)} → {b.status}" for b in branches.values()) + ")"
         return Finding(check, resource.logical_id, resource.type, status, message,
                        _location(template, resource, path), depends_on, tuple(branches.values()),
                        default, resource_condition=resource.condition)

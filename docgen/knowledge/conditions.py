@@ -386,10 +386,30 @@ def _subnet_group_single_az(resource: Resource, template: Template | None) -> Tr
     return Tri.of(len(zones) < 2)
 
 
+def _elbv2_deletion_protection(resource: Resource, template: Template | None) -> Tri:
+    """``LoadBalancerAttributes`` holds ``deletion_protection.enabled`` = true (a key/value
+    pair in a list, which a single path test cannot match)."""
+    attrs = resource.properties.get("LoadBalancerAttributes")
+    if is_intrinsic(attrs):
+        return Tri.DEPENDS
+    for item in attrs if isinstance(attrs, list) else []:
+        if isinstance(item, Mapping) and item.get("Key") == "deletion_protection.enabled":
+            value = item.get("Value")
+            return _flag(value)
+    return Tri.FALSE
+
+
+def _flag(value: Any) -> Tri:
+    if is_intrinsic(value):
+        return Tri.DEPENDS
+    return Tri.of(_normalise(value, True) is True)
+
+
 #: Named predicates, the one explicit table. Each takes the resource and (when known)
 #: its template, and returns a :class:`Tri`.
 PREDICATES: Mapping[str, Callable[[Resource, Template | None], Tri]] = {
     "has_custom_name": _has_custom_name,
     "ingress_open_to_world": _ingress_open_to_world,
     "subnet_group_single_az": _subnet_group_single_az,
+    "elbv2_deletion_protection": _elbv2_deletion_protection,
 }

@@ -28,6 +28,7 @@ from docgen.nodes import DictNode, ListNode
 
 BUILTIN_DIR = os.path.join(os.path.dirname(__file__), "prices")
 SCHEMA = "docgen-prices/1"
+SPEC_SOURCE = "reference handbook (SPEC.md)"
 
 _DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$")
 _REGION = re.compile(r"^([a-z]{2}(-gov)?-[a-z]+-\d|global)$")
@@ -188,7 +189,7 @@ def parse_price_file(path: str) -> tuple[TableInfo | None, list[Price], list[Dia
         strings = {k: ck.text(entry, k, where) for k in ("service", "family", "usage", "unit")}
         published = ck.text(entry, "published", where, _DATE, "a date (YYYY-MM or YYYY-MM-DD)")
         source = ck.text(entry, "source", where)
-        if source is not None and not _URL.match(source) and source != "reference handbook (SPEC.md)":
+        if source is not None and not _URL.match(source) and source != SPEC_SOURCE:
             ck.err(entry, "source", f"{where}.source: expected an https:// URL")
         description = entry.get("description", "")
         if not isinstance(description, str):

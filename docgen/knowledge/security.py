@@ -83,7 +83,7 @@ class Check:
     function: str | None = None
     args: Mapping[str, Any] = field(default_factory=dict)
     defaults: tuple[Default, ...] = ()
-    property: str = ""
+    path: str = ""  # the property a finding points at (file:line)
     aliases: tuple[str, ...] = ()
     controls: tuple[ControlMapping, ...] = ()
 
@@ -115,6 +115,7 @@ class DataStore:
     label: str
     at_rest: str | None  # check id
     in_transit: str | None  # check id
+    at_rest_note: str  # shown when no check decides (the service always encrypts, ...)
     in_transit_note: str
     key_paths: tuple[str, ...]
     default_key: str
@@ -369,7 +370,7 @@ def _check(ctx: _Ctx, rec: Any, functions: set[str], frameworks: set[str],
         function=function if isinstance(function, str) else None,
         args=dict(args),
         defaults=_defaults(ctx, rec),
-        property=_str(ctx, rec, "property", required=False),
+        path=_str(ctx, rec, "property", required=False),
         aliases=_str_list(ctx, rec, "aliases", required=False),
         controls=_controls(ctx, rec, frameworks, sources),
     )
@@ -407,6 +408,7 @@ def _datastores(ctx: _Ctx, data: Any) -> dict[str, DataStore]:
         out[rtype] = DataStore(
             resource_type=rtype, label=_str(ctx, rec, "label"),
             at_rest=rec.get("at_rest"), in_transit=rec.get("in_transit"),
+            at_rest_note=str(rec.get("at_rest_note", "")),
             in_transit_note=str(rec.get("in_transit_note", "")),
             key_paths=tuple(keys) if isinstance(keys, list) else (),
             default_key=_str(ctx, rec, "default_key"),

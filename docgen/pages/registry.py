@@ -11,9 +11,12 @@ STACK_PAGES: tuple[PageSpec, ...] = (
     PageSpec("parameters", "Parameters", "stack/parameters.md.j2",
              "docgen.pages.parameters:context"),
     PageSpec("outputs", "Outputs", "stack/outputs.md.j2", "docgen.pages.outputs:context"),
+    # cost stays the last stack page (DESIGN.md navigation order)
+    PageSpec("cost", "Cost", "stack/cost.md.j2", "docgen.pages.cost:context"),
 )
 
 #: Handbook-wide pages, under ``runbooks/``; a context returning None skips the page.
 HANDBOOK_PAGES: tuple[PageSpec, ...] = (
     PageSpec("index", "Handbook", "handbook/index.md.j2", "docgen.pages.home:context"),
+    PageSpec("cost", "Cost estimate", "handbook/cost.md.j2", "docgen.pages.cost_summary:context"),
 )

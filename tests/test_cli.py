@@ -1,0 +1,106 @@
+"""The CLI contract: exit codes, message format, what is written where."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+
+from docgen import __version__
+from docgen.cli import main
+
+GOOD = "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n"
+BAD = "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !Ref Nope\n"
+
+
+def run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "docgen", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_validate_exit_codes_and_format(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    assert run(["validate", "good.yaml"], tmp_path).returncode == 0
+    (tmp_path / "bad.yaml").write_text(BAD)
+    proc = run(["validate", "."], tmp_path)
+    assert proc.returncode == 1
+    assert re.search(r"^bad\.yaml:5:\d+: error: Ref to undefined parameter or resource 'Nope'",
+                     proc.stderr, re.M), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert run(["validate"], tmp_path).returncode == 2  # usage error
+    assert run(["validate", "missing.yaml"], tmp_path).returncode == 1
+
+
+def test_validate_lint(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(GOOD + "    Properties:\n      NotAProperty: 1\n")
+    proc = run(["validate", "--lint", "t.yaml"], tmp_path)
+    assert proc.returncode == 1 and "[cfn-lint E3002]" in proc.stderr, proc.stderr
+
+
+def test_generate_owns_only_runbooks(tmp_path: Path) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "app.yaml").write_text(GOOD)
+    docs = tmp_path / "docs_src"
+    (docs / "runbooks" / "old").mkdir(parents=True)
+    (docs / "runbooks" / "old" / "stale.md").write_text("stale")
+    (docs / "mine.md").write_text("hand-written")
+    proc = run(["generate"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    pages = sorted(p.relative_to(docs / "runbooks").as_posix()
+                   for p in (docs / "runbooks").rglob("*.md"))
+    assert "app/index.md" in pages and "app/deploy.md" in pages and "index.md" in pages
+    assert not (docs / "runbooks" / "old").exists()
+    assert (docs / "mine.md").read_text() == "hand-written"
+
+
+def test_failed_generate_keeps_previous_docs(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(GOOD)
+    assert run(["generate", "app.yaml", "--docs-dir", "docs"], tmp_path).returncode == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "docs").rglob("*") if p.is_file()}
+    (tmp_path / "app.yaml").write_text(BAD)
+    proc = run(["generate", "app.yaml", "--docs-dir", "docs"], tmp_path)
+    assert proc.returncode == 1 and "previous docs are unchanged" in proc.stderr
+    after = {p: p.read_bytes() for p in (tmp_path / "docs").rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_stack_names_from_files_and_collisions(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "network.yaml").write_text(GOOD)
+    assert run(["generate", "a", "b", "--docs-dir", "docs"], tmp_path).returncode == 0
+    assert (tmp_path / "docs/runbooks/a-network/index.md").exists()
+    assert (tmp_path / "docs/runbooks/b-network/index.md").exists()
+
+
+@pytest.mark.slow
+def test_build_bare_templates_uses_embedded_config(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(GOOD)
+    proc = run(["build", "app.yaml", "--site-dir", "out"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "index.html").exists()
+    assert (tmp_path / "out" / "runbooks" / "app" / "deploy" / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_build_example_strict(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    for name in ("stacks", "docs_src", "site_overrides"):
+        shutil.copytree(REPO / name, project / name,
+                        ignore=shutil.ignore_patterns("runbooks", ".docgen*", ".runbooks*"))
+    for name in ("docgen.yml", "mkdocs.yml"):
+        shutil.copy(REPO / name, project / name)
+    proc = run(["build", "--strict", "--site-dir", str(tmp_path / "site")], project)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "site/runbooks/primary/deploy/index.html").exists()
