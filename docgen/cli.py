@@ -89,6 +89,18 @@ def _print_diagnostics(settings: Settings, diags: Sequence[Any]) -> None:
             click.echo(str(d), err=True)
 
 
+PROGRESS_MIN_ITEMS = 6
+
+
+def _progress(settings: Settings, items: Sequence[str], label: str) -> Any:
+    """A progress bar on stderr for interactive runs over more than a handful of files."""
+    import contextlib
+
+    if settings.quiet or len(items) < PROGRESS_MIN_ITEMS or not sys.stderr.isatty():
+        return contextlib.nullcontext(items)
+    return click.progressbar(items, label=label, file=sys.stderr)
+
+
 config_option = click.option("--config", type=click.Path(dir_okay=False),
                              help="Path to docgen.yml (default: ./docgen.yml if present).")
 
@@ -106,13 +118,14 @@ def validate(settings: Settings, paths: tuple[str, ...], lint: bool) -> None:
     files, diags = find_templates(paths)
     failed = bool([d for d in diags if d.is_error])
     valid: list[str] = []
-    for path in files:
-        template, found = load_template(path)
-        diags.extend(found)
-        if template is None:
-            failed = True
-        else:
-            valid.append(path)
+    with _progress(settings, files, "Validating") as items:
+        for path in items:
+            template, found = load_template(path)
+            diags.extend(found)
+            if template is None:
+                failed = True
+            else:
+                valid.append(path)
     if lint and valid:
         from docgen.lint import lint_files
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 WRAP_AT = 100
 
@@ -26,10 +25,10 @@ class ShellVar:
 class Concat:
     """Literal text and variables joined into one shell word."""
 
-    parts: tuple[Union[str, ShellVar], ...]
+    parts: tuple[str | ShellVar, ...]
 
 
-Value = Union[str, int, float, ShellVar, Concat]
+Value = str | int | float | ShellVar | Concat
 
 
 def word(value: Value) -> str:
@@ -130,7 +129,7 @@ class Raw:
     line: str
 
 
-Step = Union[AwsCommand, Assign, Raw]
+Step = AwsCommand | Assign | Raw
 
 
 @dataclass(frozen=True, slots=True)

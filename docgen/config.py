@@ -111,7 +111,8 @@ def _stack(rd: _Reader, root: str, sid: str, node: Any, where: str) -> StackConf
                "outputs_file"}
     for k in node:
         if k not in allowed:
-            rd.err(node, k, f"{where}.{k}", f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+            rd.err(node, k, f"{where}.{k}",
+                   f"unknown key (expected one of: {', '.join(sorted(allowed))})")
     template = rd.scalar(node, "template", where, str)
     if not template:
         rd.err(node, None, where, "a stack needs `template:` (path to the template file)")

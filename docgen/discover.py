@@ -7,6 +7,7 @@ form and never collide with each other or with docgen's handbook-wide pages.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import unicodedata
@@ -59,8 +60,8 @@ def find_templates(paths: Iterable[str]) -> tuple[list[str], list[Diagnostic]]:
             diags.append(Diagnostic(path, 1, 1, "no such file or directory"))
             continue
 
-        def onerror(exc: OSError) -> None:
-            diags.append(Diagnostic(exc.filename or path, 1, 1,
+        def onerror(exc: OSError, root: str = path) -> None:
+            diags.append(Diagnostic(exc.filename or root, 1, 1,
                                     f"cannot read directory: {exc.strerror}"))
 
         for folder, dirs, files in os.walk(path, onerror=onerror):
@@ -69,10 +70,20 @@ def find_templates(paths: Iterable[str]) -> tuple[list[str], list[Diagnostic]]:
                 if name.endswith(TEMPLATE_EXTENSIONS) and not name.startswith("."):
                     full = os.path.join(folder, name)
                     if os.path.islink(full) and not os.path.exists(full):
-                        diags.append(Diagnostic(full, 1, 1, "broken symbolic link"))
+                        diags.append(Diagnostic(full, 1, 1, _dangling(full)))
                         continue
                     found.append(os.path.normpath(full))
     return sorted(set(found)), diags
+
+
+def _dangling(path: str) -> str:
+    """Why a symbolic link leads nowhere: a loop reads differently from a missing target."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop: not read"
+    return f"broken symbolic link (target {os.readlink(path)!r} does not exist): not read"
 
 
 def stacks_from_files(files: list[str]) -> tuple[StackConfig, ...]:

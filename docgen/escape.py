@@ -7,13 +7,31 @@ table, no shell meaning. Pages never interpolate template strings without one.
 
 from __future__ import annotations
 
-import html
 import re
 import shlex
 from typing import Any
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~^=:<>$%])")
-_NEWLINES = re.compile(r"\s*[\r\n]+\s*")
+_NEWLINES = re.compile(r"\s*[\r\n\x0b\x0c\x85\u2028\u2029]+\s*")
+# C0/C1 controls (bar tab and newlines, handled above) are not text: a page shows a space.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
+
+#: Python-Markdown's backslash escapes (``md.ESCAPED_CHARS`` with the tables extension):
+#: a backslash before these disappears and the character is literal.
+_BACKSLASHED = "\\`*_{}[]()#+-.!|"
+#: Everything else that means something to HTML or to a Markdown extension (emoji
+#: ``:x:``, mark ``==``, tilde/caret, arithmatex ``$``) becomes a numeric character
+#: reference, which every renderer shows as the character and none interprets.
+_MD_MAP: dict[str, str] = {
+    **{ch: "\\" + ch for ch in _BACKSLASHED},
+    **{ch: f"&#{ord(ch)};" for ch in "~^=:$%'\""},
+    "&": "&amp;", "<": "&lt;", ">": "&gt;",
+}
+_MD_CHARS = re.compile("[" + re.escape("".join(_MD_MAP)) + "]")
+#: Inside raw HTML such as ``<code>``, Python-Markdown still runs inline patterns
+#: (links, images, emphasis, backslash escapes), so every ASCII punctuation character
+#: that could start one is a character reference there.
+_HTML_CHARS = re.compile(r"[!-/:-@\[-`{-~]")
+_HTML_SAFE = set(",./;?@-")  # cannot start anything mid-line
 
 
 def text(value: Any) -> str:
@@ -25,16 +43,19 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def _one_line(value: Any) -> str:
+    # stripped: leading spaces would make an indented code block of a paragraph
+    return _CONTROLS.sub(" ", _NEWLINES.sub(" ", text(value))).strip()
+
+
 def md(value: Any) -> str:
-    """Inline Markdown text: HTML-escaped, Markdown punctuation backslash-escaped.
+    """Inline Markdown text: HTML-escaped, Markdown punctuation escaped.
 
     Newlines collapse to spaces so that a value can never start a new block
-    (heading, admonition, list, HTML block) or close the surrounding one.
+    (heading, admonition, list, HTML block) or close the surrounding one. Characters
+    are escaped in one pass, so no escape is ever escaped again.
     """
-    s = _NEWLINES.sub(" ", text(value))
-    s = html.escape(s, quote=True)
-    # Entities produced by html.escape contain & and ; only; escape the rest.
-    return _MD_SPECIAL.sub(r"\\\1", s).replace("&amp;", "&amp;")
+    return _MD_CHARS.sub(lambda m: _MD_MAP[m.group()], _one_line(value))
 
 
 def cell(value: Any) -> str:
@@ -43,12 +64,18 @@ def cell(value: Any) -> str:
     return out if out else "&nbsp;"
 
 
+def _html_char(m: re.Match[str]) -> str:
+    ch = m.group()
+    return ch if ch in _HTML_SAFE else f"&#{ord(ch)};"
+
+
 def html_text(value: Any) -> str:
-    """Text inside an HTML element (also safe inside Markdown, which leaves it alone)."""
-    s = html.escape(text(value), quote=True)
-    return s.replace("|", "&#124;").replace("{", "&#123;").replace("}", "&#125;").replace(
-        "\n", "&#10;"
-    ).replace("`", "&#96;").replace("*", "&#42;").replace("_", "&#95;")
+    """Text inside an HTML element, also when Markdown processes that element's content
+    (``md_in_html``, raw inline HTML): every punctuation character that could start
+    HTML or an inline Markdown construct is a character reference; a newline is
+    ``&#10;`` so the value stays on one line."""
+    s = _CONTROLS.sub(" ", text(value)).replace("\r\n", "\n").replace("\r", "\n")
+    return _HTML_CHARS.sub(_html_char, s).replace("\n", "&#10;")
 
 
 def code(value: Any) -> str:
@@ -57,7 +84,7 @@ def code(value: Any) -> str:
     Rendered as an HTML ``<code>`` element rather than a backtick span, because a
     backtick span cannot hold every string and a ``|`` inside it splits tables.
     """
-    s = _NEWLINES.sub(" ", text(value))
+    s = _one_line(value)
     return f"<code>{html_text(s)}</code>" if s else ""
 
 

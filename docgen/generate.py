@@ -87,20 +87,19 @@ def load_stacks(configs: Sequence[StackConfig]) -> tuple[list[Stack], list[Diagn
 
 def build(project: ProjectConfig, paths: Sequence[str] | None = None, *,
           keep_going: bool = False) -> Result:
-    """Load and render everything in memory (no writes)."""
-    from docgen.render import render_all
+    """Load and render everything in memory (no writes).
+
+    Pages whose inputs are unchanged since a previous run come from the content-hash
+    cache (``docgen.cache``: byte-identical to a fresh render; templates are then not
+    even parsed), the rest are rendered, stacks in parallel when it pays.
+    """
+    from docgen import cache
 
     configs, diags = stack_configs(project, paths)
     if not configs and not diags:
         diags.append(Diagnostic(project.root, 1, 1, "no CloudFormation templates found"))
-    stacks, load_diags, invalid = load_stacks(configs)
-    diags.extend(load_diags)
-    errors = [d for d in diags if d.is_error]
-    if errors and not keep_going:
-        return Result(None, {}, diags, invalid)
-    handbook = Handbook(project, tuple(stacks))
-    pages = render_all(handbook)
-    return Result(handbook, pages, diags, invalid)
+    result: Result = cache.build(project, configs, diags, keep_going)
+    return result
 
 
 @contextlib.contextmanager
@@ -147,31 +146,65 @@ def desired_tree(result: Result, previous: dict[str, str]) -> dict[str, str]:
     return dict(sorted(tree.items()))
 
 
-def write_tree(docs_dir: str, tree: dict[str, str]) -> bool:
-    """Replace ``docs_dir/runbooks`` with ``tree`` atomically; False when already equal."""
+_STAGING, _OLD = ".runbooks.new-", ".runbooks.old-"
+
+
+def _recover(docs_dir: str, target: str) -> None:
+    """Finish what a killed run left behind (called under the lock, so no run is active):
+    put the previous tree back if the swap was cut between its two renames, and remove
+    leftover staging folders."""
+    leftovers = sorted(n for n in os.listdir(docs_dir) if n.startswith((_STAGING, _OLD)))
+    olds = [n for n in leftovers if n.startswith(_OLD)]
+    if olds and not os.path.exists(target):
+        os.rename(os.path.join(docs_dir, olds[-1]), target)
+        leftovers.remove(olds[-1])
+    for name in leftovers:
+        shutil.rmtree(os.path.join(docs_dir, name), ignore_errors=True)
+
+
+def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = ()) -> bool:
+    """Replace ``docs_dir/runbooks`` with ``tree`` atomically; False when already equal.
+
+    ``keep``: stack ids whose pages on disk stay as they are, byte for byte
+    (``--keep-going`` keeps the previous pages of invalid templates). They are read
+    under the lock, so a concurrent run cannot slip stale pages in between.
+    """
     target = os.path.join(docs_dir, RUNBOOKS)
     with _lock(docs_dir):
-        if read_tree(target) == tree:
+        _recover(docs_dir, target)
+        current = read_tree(target)
+        prefixes = tuple(f"{k}/" for k in keep)
+        carried = {rel for rel in current
+                   if rel not in tree and prefixes and rel.startswith(prefixes)}
+        if set(current) == set(tree) | carried and all(current[r] == t for r, t in tree.items()):
             return False
-        staging = tempfile.mkdtemp(prefix=".runbooks.new-", dir=docs_dir)
+        staging = tempfile.mkdtemp(prefix=_STAGING, dir=docs_dir)
+        old = ""
+        swapped = False
         try:
             for rel, text in tree.items():
                 full = os.path.join(staging, *rel.split("/"))
                 os.makedirs(os.path.dirname(full), exist_ok=True)
                 with open(full, "w", encoding="utf-8", newline="\n") as fh:
                     fh.write(text)
-            old = None
+            for rel in sorted(carried):
+                full = os.path.join(staging, *rel.split("/"))
+                os.makedirs(os.path.dirname(full), exist_ok=True)
+                shutil.copy2(os.path.join(target, *rel.split("/")), full)
             if os.path.exists(target):
-                old = tempfile.mkdtemp(prefix=".runbooks.old-", dir=docs_dir)
-                os.rmdir(old)
-                os.rename(target, old)
+                moved = os.path.join(docs_dir, _OLD + os.path.basename(staging)[len(_STAGING):])
+                os.rename(target, moved)
+                old = moved
             os.rename(staging, target)
-            staging = ""
-            if old:
-                shutil.rmtree(old, ignore_errors=True)
+            swapped = True
         finally:
-            if staging:
+            if not swapped:
+                if old and not os.path.exists(target):
+                    os.rename(old, target)  # put the previous tree back
+                    old = ""
                 shutil.rmtree(staging, ignore_errors=True)
+            if old and swapped:
+                shutil.rmtree(old, ignore_errors=True)
     return True
 
 
@@ -183,8 +216,9 @@ def generate(project: ProjectConfig, paths: Sequence[str] | None = None, *,
         return result
     target = os.path.join(project.docs_dir, RUNBOOKS)
     try:
-        tree = desired_tree(result, read_tree(target) if result.invalid else {})
-        result.changed = write_tree(project.docs_dir, tree)
+        # the invalid stacks' previous pages are picked up under the lock, by write_tree
+        result.changed = write_tree(project.docs_dir, desired_tree(result, {}),
+                                    keep=result.invalid)
     except OSError as exc:
         raise DocgenError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return result

@@ -47,7 +47,10 @@ def sub_variables(template: str) -> list[str]:
     return _SUB_VAR.findall(template)
 
 
-def walk(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+Path = tuple[str | int, ...]
+
+
+def walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
     """Every node under ``value`` with its path, depth first, in document order."""
     yield path, value
     if isinstance(value, dict):

@@ -17,9 +17,11 @@ libyaml pass where libyaml can read it. Nothing here raises on bad input: caller
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 from itertools import accumulate
 from typing import Any
 
@@ -31,6 +33,12 @@ from docgen.nodes import DictNode, ListNode
 
 MAX_BYTES = 1_048_576  # CloudFormation's limit for a template read from S3 (1 MB)
 MAX_DEPTH = 64
+#: CloudFormation's per-template quotas ("Understand CloudFormation quotas",
+#: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
+QUOTAS: dict[str, tuple[int, str]] = {
+    "Resources": (500, "resources"), "Parameters": (200, "parameters"),
+    "Outputs": (200, "outputs"), "Mappings": (200, "mappings"),
+}
 _FLOW_DEPTH_GUARD = 1000  # beyond this libyaml's recursive composer can crash the process
 
 #: Short-form tags CloudFormation accepts, with the long-form key they stand for.
@@ -51,6 +59,9 @@ SHORT_TAGS: dict[str, str] = {
 _STR = "tag:yaml.org,2002:str"
 _ANCHOR_HINT = re.compile(r"(?:^|[\s\[{,:])[&*][^\s\[\]{},]", re.M)
 _BRACKET_DELTA = str.maketrans({"[": "(", "{": "(", "]": ")", "}": ")"})
+_BRACKETS = re.compile(r"[\[\]{}]")
+_COMPACT_PAIR = re.compile(r"[-?:][ \t]+[-?][ \t]")  # two block indicators in a row
+_COMPACT_RUN = re.compile(r"^[ \t]*(?:[-?:][ \t]+){2,}", re.M)
 
 
 class LoadError(Exception):
@@ -187,11 +198,40 @@ def _check_anchors(text: str) -> LoadError | None:
 
 
 def _flow_depth(text: str) -> int:
+    if text.count("[") + text.count("{") < _FLOW_DEPTH_GUARD:
+        return 0  # str.count is C-fast; the regex below is not, and rarely needed
     brackets = re.sub(r"[^\[\]{}]", "", text)
     if len(brackets) < _FLOW_DEPTH_GUARD:
         return 0
     steps = brackets.translate(_BRACKET_DELTA)
     return max(accumulate(1 if c == "(" else -1 for c in steps))
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where nesting gets deep enough to crash libyaml's recursive composer, if it does.
+
+    Two shapes reach that depth within 1 MB: flow brackets (``[[[[...``) and compact
+    block indicators on one line (``- - - - x``). Indentation alone cannot: each level
+    costs a line, and 1 MB holds only ~1,400 indented levels. Both scans are linear and
+    run only after a cheap C-level pre-check, so ordinary templates pay almost nothing.
+    """
+    if _flow_depth(text) > _FLOW_DEPTH_GUARD:
+        depth = 0
+        for m in _BRACKETS.finditer(text):
+            depth += 1 if m.group() in "[{" else -1
+            if depth > MAX_DEPTH:
+                return _line_col(text, m.start())
+    if _COMPACT_PAIR.search(text):
+        for m in _COMPACT_RUN.finditer(text):
+            run = m.group()
+            if run.count("-") + run.count("?") + run.count(":") > MAX_DEPTH:
+                return _line_col(text, m.start() + len(run) - len(run.lstrip()))
+    return None
 
 
 def _yaml_error(path: str, exc: yaml.YAMLError, text: str = "") -> Diagnostic:
@@ -207,11 +247,40 @@ def _yaml_error(path: str, exc: yaml.YAMLError, text: str = "") -> Diagnostic:
     return Diagnostic(path, line, col, message)
 
 
-def parse_yaml(text: str, path: str) -> tuple[Any, list[Diagnostic]]:
-    """Parse YAML text into nodes; ``(None, [diagnostic])`` when refused."""
+def quota_message(section: str, count: int) -> str:
+    """The one wording of an over-quota section (the loader's pre-check and modelbuild)."""
+    limit, noun = QUOTAS[section]
+    return f"{count} {noun}; CloudFormation allows at most {limit} per template"
+
+
+def _over_quota(root: Any) -> LoadError | None:
+    """Refuse a template over a CloudFormation quota before building it (a 1 MB file of
+    tiny resources would otherwise take most of a second). Templates with a transform
+    are left to modelbuild, which decides whether the quota can be judged at all."""
+    if not isinstance(root, MappingNode):
+        return None
+    sections = {k.value: (k, v) for k, v in root.value if isinstance(k, ScalarNode)}
+    if "Transform" in sections:
+        return None
+    for name, (key, value) in sections.items():
+        if name in QUOTAS and isinstance(value, MappingNode) and \
+                len(value.value) > QUOTAS[name][0]:
+            if name == "Resources" and any(str(k.value).startswith("Fn::ForEach")
+                                           for k, _ in value.value):
+                continue
+            return LoadError(quota_message(name, len(value.value)), *_pos(key))
+    return None
+
+
+def parse_yaml(text: str, path: str, template: bool = False) -> tuple[Any, list[Diagnostic]]:
+    """Parse YAML text into nodes; ``(None, [diagnostic])`` when refused.
+
+    ``template``: the text is a CloudFormation template, so its quotas are checked on
+    the composed graph before the (slower) build."""
     try:
-        if _flow_depth(text) > _FLOW_DEPTH_GUARD:
-            return None, [Diagnostic(path, 1, 1, f"nesting deeper than {MAX_DEPTH} levels")]
+        deep = _too_deep(text)
+        if deep:
+            return None, [Diagnostic(path, *deep, f"nesting deeper than {MAX_DEPTH} levels")]
         if _ANCHOR_HINT.search(text):
             err = _check_anchors(text)
             if err:
@@ -223,6 +292,9 @@ def parse_yaml(text: str, path: str) -> tuple[Any, list[Diagnostic]]:
             loader.dispose()
         if root is None:
             return None, [Diagnostic(path, 1, 1, "empty file: not a CloudFormation template")]
+        over = _over_quota(root) if template else None
+        if over:
+            raise over
         return _Builder().build(root), []
     except LoadError as err:
         return None, [Diagnostic(path, err.line, err.col, str(err))]
@@ -269,7 +341,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_json(text: str, path: str) -> tuple[Any, list[Diagnostic]]:
+def parse_json(text: str, path: str, template: bool = False) -> tuple[Any, list[Diagnostic]]:
     """Parse JSON; duplicate keys are refused (CloudFormation rejects them)."""
     try:
         values = json.loads(text)
@@ -279,8 +351,10 @@ def parse_json(text: str, path: str) -> tuple[Any, list[Diagnostic]]:
         return None, [Diagnostic(path, 1, 1, f"nesting deeper than {MAX_DEPTH} levels")]
     # Positions (and duplicate-key detection with a line) from libyaml, which reads
     # JSON once tabs (only legal as whitespace in JSON) and "\/" escapes are normalised.
-    positioned, diags = parse_yaml(_JSON_SLASH.sub(r"\1/", text.replace("\t", " ")), path)
-    if diags and any("duplicate key" in d.message or "nesting" in d.message for d in diags):
+    positioned, diags = parse_yaml(_JSON_SLASH.sub(r"\1/", text.replace("\t", " ")), path,
+                                   template)
+    if diags and any("duplicate key" in d.message or "nesting" in d.message
+                     or "CloudFormation allows at most" in d.message for d in diags):
         return None, diags
     if diags:  # libyaml could not read this JSON: check duplicates without positions
         try:
@@ -308,14 +382,19 @@ def decode(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]:
 def read_file(path: str) -> tuple[str | None, list[Diagnostic]]:
     """Read a template file's text, refusing what CloudFormation would refuse."""
     try:
-        size = os.path.getsize(path)
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            return None, [Diagnostic(path, 1, 1, f"cannot read file: {kind}")]
+        size = info.st_size
         if size > MAX_BYTES:
             return None, [Diagnostic(path, 1, 1, f"file is {size:,} bytes; CloudFormation's "
                                      f"limit for a template is {MAX_BYTES:,} bytes (1 MB)")]
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        return None, [Diagnostic(path, 1, 1, f"cannot read file: {exc.strerror or exc}")]
+        reason = "symbolic link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        return None, [Diagnostic(path, 1, 1, f"cannot read file: {reason}")]
     if len(data) > MAX_BYTES:
         return None, [Diagnostic(path, 1, 1, "file is larger than CloudFormation's 1 MB limit")]
     return decode(data, path)
@@ -335,9 +414,9 @@ def load_data(path: str) -> tuple[Any, str, list[Diagnostic]]:
     if text is None:
         return None, "yaml", diags
     if is_json(path, text):
-        data, diags = parse_json(text, path)
+        data, diags = parse_json(text, path, template=True)
         return data, "json", diags
-    data, diags = parse_yaml(text, path)
+    data, diags = parse_yaml(text, path, template=True)
     return data, "yaml", diags
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from docgen.diagnostics import Diagnostic
 from docgen.intrinsics import PSEUDO_PARAMETERS, intrinsic, sub_variables
-from docgen.loader import load_data
+from docgen.loader import QUOTAS, load_data, quota_message
 from docgen.model import (
     NO_DEFAULT,
     Condition,
@@ -44,7 +44,8 @@ SECTIONS = {
     "AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings",
     "Conditions", "Transform", "Resources", "Outputs", "Hooks", "Globals",
 }
-MAX_RESOURCES, MAX_PARAMETERS, MAX_OUTPUTS, MAX_MAPPINGS = 500, 200, 200, 200
+MAX_RESOURCES, MAX_PARAMETERS, MAX_OUTPUTS, MAX_MAPPINGS = (
+    QUOTAS[s][0] for s in ("Resources", "Parameters", "Outputs", "Mappings"))
 
 
 class _Checker:
@@ -63,6 +64,16 @@ class _Checker:
         self.diags.append(Diagnostic(self.path, loc.line, loc.col, message, severity))
 
 
+def _quota(ck: _Checker, section: str, count: int) -> None:
+    """CloudFormation refuses a template over a quota ("Template format error: Number of
+    resources, N, is greater than maximum allowed"), so that is an error. With a macro
+    (a non-AWS transform) the quota applies to the macro's output, which can be smaller
+    and which docgen cannot see: CloudFormation may still accept the file, so it is a
+    warning. AWS transforms (SAM, LanguageExtensions, Include) only ever add."""
+    if count > QUOTAS[section][0]:
+        ck.error([section], quota_message(section, count), "warning" if ck.macro else "error")
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
@@ -79,7 +90,10 @@ def _int(value: Any) -> int | None:
     return int(n) if n is not None else None
 
 
-def _interface(raw: DictNode) -> tuple[dict[str, str], dict[str, str], tuple[tuple[str, tuple[str, ...]], ...]]:
+Groups = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _interface(raw: DictNode) -> tuple[dict[str, str], dict[str, str], Groups]:
     meta = raw.get("Metadata")
     iface = meta.get("AWS::CloudFormation::Interface") if isinstance(meta, dict) else None
     labels: dict[str, str] = {}
@@ -130,8 +144,7 @@ def _parameters(ck: _Checker, raw: DictNode) -> tuple[Parameter, ...]:
             constraint_description=_text(spec.get("ConstraintDescription")),
             label=labels.get(name, ""), group=groups.get(name, ""),
         ))
-    if len(out) > MAX_PARAMETERS:
-        ck.error(["Parameters"], f"{len(out)} parameters; CloudFormation allows {MAX_PARAMETERS}")
+    _quota(ck, "Parameters", len(out))
     return tuple(out)
 
 
@@ -183,8 +196,7 @@ def _resources(ck: _Checker, raw: DictNode) -> tuple[Resource, ...]:
         ))
     if not section and not ck.macro:
         ck.error(["Resources"], "Resources must declare at least one resource")
-    if len(out) > MAX_RESOURCES:
-        ck.error(["Resources"], f"{len(out)} resources; CloudFormation allows {MAX_RESOURCES}")
+    _quota(ck, "Resources", len(out))
     return tuple(out)
 
 
@@ -198,6 +210,9 @@ def _outputs(ck: _Checker, raw: DictNode) -> tuple[Output, ...]:
         where = ["Outputs", name]
         if name.startswith("Fn::ForEach::"):
             continue  # expanded by AWS::LanguageExtensions at deploy time
+        if not LOGICAL_ID.match(name):  # outputs' logical IDs follow the same rule
+            ck.error(where, f"output name {name!r} must be alphanumeric (A-Z, a-z, 0-9)")
+            continue
         if not isinstance(spec, dict) or "Value" not in spec:
             ck.error(where, f"output {name} must be a mapping with a Value")
             continue
@@ -208,8 +223,7 @@ def _outputs(ck: _Checker, raw: DictNode) -> tuple[Output, ...]:
             export_name=export.get("Name") if isinstance(export, dict) else None,
             condition=spec.get("Condition") if isinstance(spec.get("Condition"), str) else None,
         ))
-    if len(out) > MAX_OUTPUTS:
-        ck.error(["Outputs"], f"{len(out)} outputs; CloudFormation allows {MAX_OUTPUTS}")
+    _quota(ck, "Outputs", len(out))
     return tuple(out)
 
 
@@ -390,8 +404,7 @@ def build_template(path: str, raw: Any, fmt: str) -> tuple[Template | None, list
     if not isinstance(mappings, dict):
         ck.error(["Mappings"], "Mappings must be a mapping")
         mappings = {}
-    if len(mappings) > MAX_MAPPINGS:
-        ck.error(["Mappings"], f"{len(mappings)} mappings; CloudFormation allows {MAX_MAPPINGS}")
+    _quota(ck, "Mappings", len(mappings))
     refs, imports = _graph(raw, resources, outputs, conditions)
     lenient = bool(transforms) or any(
         k.startswith("Fn::ForEach") for k in raw.get("Resources") or {}

@@ -21,7 +21,11 @@ class DocgenPluginConfig(Config):
 
 
 class DocgenPlugin(BasePlugin[DocgenPluginConfig]):
+    # ``project`` is set by ``docgen build`` (site.py) to force a configuration; when it is
+    # None, docgen.yml is read again on every build, because MkDocs keeps plugin instances
+    # across ``serve`` rebuilds and an edited docgen.yml must take effect.
     project: ProjectConfig | None = None
+    last_project: ProjectConfig | None = None  # what the last build used (watched by serve)
     last_result: Any = None
 
     def _project(self, mkdocs_config: Any) -> ProjectConfig:
@@ -53,7 +57,7 @@ class DocgenPlugin(BasePlugin[DocgenPluginConfig]):
             raise PluginError("docgen: invalid templates:\n" + "\n".join(
                 str(d) for d in result.errors))
         self.last_result = result
-        self.project = project
+        self.last_project = project
         config["nav"] = navigation(config["nav"], result, project.docs_dir)
         from docgen.assets import add_site_assets
 
@@ -63,7 +67,7 @@ class DocgenPlugin(BasePlugin[DocgenPluginConfig]):
     def on_serve(self, server: Any, config: Any, builder: Any) -> Any:
         from docgen.render import templates_dir
 
-        project = self.project
+        project = self.last_project or self.project
         watched = [templates_dir()]
         if project is not None:
             watched += [s.config.template_path for s in (self.last_result.handbook.stacks
@@ -71,10 +75,28 @@ class DocgenPlugin(BasePlugin[DocgenPluginConfig]):
             watched += [p for p in (project.config_path, project.knowledge_dir,
                                     project.page_templates_dir, project.templates_dir,
                                     project.notes_dir) if p]
+            watched += live_output_files(self.last_result)
         for path in dict.fromkeys(watched):
             if path and os.path.exists(path):
                 server.watch(path)
         return server
+
+
+def live_output_files(result: Any) -> list[str]:
+    """The live outputs files docgen.yml names: pages show their values, so they are inputs."""
+    from docgen.liveoutputs import outputs_file, resolve
+
+    handbook = result.handbook if result is not None else None
+    if handbook is None:
+        return []
+    envs = [e.name for e in handbook.project.environments] or [None]
+    files = []
+    for stack in handbook.stacks:
+        for env in envs:
+            rel = outputs_file(handbook, stack, env)
+            if rel:
+                files.append(resolve(handbook, rel))
+    return files
 
 
 def runbooks_nav(result: Any) -> list[Any]:

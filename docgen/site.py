@@ -29,11 +29,14 @@ def default_config(project: ProjectConfig) -> dict[str, Any]:
     """The embedded configuration for a folder of bare templates."""
     return {
         "site_name": project.title,
+        # Instant navigation needs a sitemap, i.e. a site_url (its path and port matter).
+        "site_url": os.environ.get("DOCGEN_SITE_URL", "http://localhost/"),
         "docs_dir": project.docs_dir,
-        "theme": {"name": "material", "features": [
-            "navigation.instant", "navigation.sections", "navigation.indexes",
-            "navigation.top", "navigation.path", "content.code.copy", "content.tabs.link",
-            "search.highlight"],
+        # font: false keeps the site offline-capable (no Google Fonts request).
+        "theme": {"name": "material", "font": False, "features": [
+            "navigation.instant", "navigation.tracking", "navigation.sections",
+            "navigation.indexes", "navigation.top", "navigation.path", "content.code.copy",
+            "content.tabs.link", "search.highlight", "search.suggest"],
             "palette": [
                 {"scheme": "default", "toggle": {"icon": "material/brightness-7",
                                                  "name": "Switch to dark mode"}},

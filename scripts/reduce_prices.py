@@ -220,7 +220,10 @@ _CLASS = re.compile(r"\b(db|cache)\.[a-z0-9]+\.[a-z0-9]+$")
 
 
 def _region(attrs: dict[str, str]) -> str | None:
-    return attrs.get("regioncode") or LOCATIONS.get(attrs.get("location", ""))
+    """The region a price applies in (data transfer: the Region the data leaves)."""
+    return (attrs.get("regioncode") or attrs.get("fromregioncode")
+            or LOCATIONS.get(attrs.get("location", ""))
+            or LOCATIONS.get(attrs.get("fromlocation", "")))
 
 
 def read_json(path: str) -> tuple[str, str, Iterator[Row]]:

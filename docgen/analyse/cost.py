@@ -305,6 +305,11 @@ FREE_TYPES = frozenset({
     "AWS::Route53::RecordSetGroup", "AWS::CertificateManager::Certificate",
     "AWS::SSM::Parameter", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Resource",
     "AWS::ApiGateway::Method", "AWS::ApiGateway::Account", "AWS::Events::EventBusPolicy",
+    "AWS::ApiGateway::Stage", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration",
+    "AWS::ApiGatewayV2::Stage", "AWS::AutoScaling::LaunchConfiguration",
+    "AWS::CloudFormation::Macro", "AWS::SSM::Document", "AWS::ResourceGroups::Group",
+    "AWS::EC2::NetworkInterface", "AWS::Lambda::EventSourceMapping",
+    "AWS::Lambda::LayerVersion", "AWS::Serverless::LayerVersion",
 })
 
 #: Resource types billed by usage (requests, GB stored, ...) that a template cannot state.
@@ -326,6 +331,22 @@ USAGE_BASED_TYPES: dict[str, str] = {
     "AWS::ECR::Repository": "Amazon ECR",
     "AWS::CloudFront::Distribution": "Amazon CloudFront",
     "AWS::Kinesis::Stream": "Amazon Kinesis",
+    "AWS::Serverless::Api": "Amazon API Gateway",
+    "AWS::Serverless::HttpApi": "Amazon API Gateway",
+    "AWS::Serverless::StateMachine": "AWS Step Functions",
+    "AWS::Serverless::SimpleTable": "Amazon DynamoDB",
+    "AWS::Config::ConfigRule": "AWS Config",
+    "AWS::Pipes::Pipe": "Amazon EventBridge",
+    "AWS::CodeBuild::Project": "AWS CodeBuild",
+}
+
+#: Types whose cost lives elsewhere, with the reason shown on the page.
+ELSEWHERE: dict[str, str] = {
+    "AWS::CloudFormation::Stack": "Nested stack: its resources are in its own template (add it "
+    "to the handbook as a stack to estimate it)",
+    "AWS::Serverless::Application": "Nested application: its resources are in its own template",
+    "AWS::AutoScaling::AutoScalingGroup": "Its EC2 instances are billed per instance type; the "
+    "price table has no EC2 instance prices",
 }
 
 SERVICE_NAMES: dict[str, str] = {
@@ -421,16 +442,27 @@ class _Ctx:
 
 
 def _num(value: Any) -> float | None:
+    """A count or size from a property value; None when it is not a number >= 0."""
     if isinstance(value, bool):
         return None
+    out: float | None = None
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+        out = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value.strip())
+            out = float(value.strip())
         except ValueError:
             return None
-    return None
+    return out if out is not None and out >= 0 and out == out and out != float("inf") else None
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` if it is a list (an unknown or malformed value counts as empty)."""
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _known(value: Any) -> bool:
@@ -591,7 +623,7 @@ def _efs(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
         list[Component], str, list[str]]:
     notes: list[str] = []
     gb = ctx.use("efs_storage_gb") or 0.0
-    lifecycle = p.get("LifecyclePolicies") or []
+    lifecycle = _list(p.get("LifecyclePolicies"))
     to_ia = any(isinstance(x, dict) and "TransitionToIA" in x for x in lifecycle)
     share = ctx.use("efs_ia_share") or 0.0 if to_ia else 0.0
     one_zone = "AvailabilityZoneName" in p
@@ -612,7 +644,7 @@ def _efs(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
     elif mode == "elastic":
         notes.append("Elastic throughput: data read and written is billed per GB (usage-based)")
     repl = p.get("ReplicationConfiguration")
-    for dest in (repl.get("Destinations") or []) if isinstance(repl, dict) else []:
+    for dest in _list(_dict(repl).get("Destinations")):
         if not isinstance(dest, dict):
             continue
         dest_region = dest.get("Region")
@@ -653,9 +685,9 @@ def _ecs_service(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
     td = ctx.template.resource(fn[1]) if fn and fn[0] == "Ref" and isinstance(fn[1], str) else None
     td_props = ctx.resolve(td.properties) if td is not None else {}
     launch = p.get("LaunchType")
-    cps = p.get("CapacityProviderStrategy") or []
+    cps = _list(p.get("CapacityProviderStrategy"))
     providers = [str(x.get("CapacityProvider")) for x in cps if isinstance(x, dict)]
-    compat = td_props.get("RequiresCompatibilities") or []
+    compat = _list(td_props.get("RequiresCompatibilities"))
     if launch == "FARGATE" or "FARGATE" in providers or (
             not launch and not providers and compat == ["FARGATE"]):
         fargate = True
@@ -677,7 +709,7 @@ def _ecs_service(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
     mem = _size(td_props.get("Memory"), 1024)
     if td is None:
         notes.append("Task definition not in this template: task size unknown")
-    platform = td_props.get("RuntimePlatform") or {}
+    platform = _dict(td_props.get("RuntimePlatform"))
     arch = "linux-arm" if platform.get("CpuArchitecture") == "ARM64" else "linux-x86"
     if str(platform.get("OperatingSystemFamily", "LINUX")).startswith("WINDOWS"):
         arch = "windows-x86"
@@ -687,7 +719,7 @@ def _ecs_service(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
     if td is not None:
         ctx.fact(f"{res.logical_id}: task size",
                  f"{_fmt_qty(cpu) if cpu else '?'} vCPU, {_fmt_qty(mem) if mem else '?'} GB",
-                 f"template (TaskDefinition {td.logical_id} Cpu/Memory)")
+                 f"template (Cpu and Memory of {td.logical_id})")
     tasks = count_n
     n_tasks = ("? tasks" if tasks is None else
                f"{_fmt_qty(tasks)} task{'' if tasks == 1 else 's'}")
@@ -699,7 +731,7 @@ def _ecs_service(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
                  "GB-hours", tasks * mem * ctx.hours if tasks is not None and mem else None,
                  f"fargate.memory.{arch}"),
     ]
-    net = ((p.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {})
+    net = _dict(_dict(p.get("NetworkConfiguration")).get("AwsvpcConfiguration"))
     if net.get("AssignPublicIp") == "ENABLED":
         comps.append(ctx.comp(f"Public IPv4 addresses (one per task, {n_tasks})",
                               VPC_IPV4, "address-hours",
@@ -707,7 +739,7 @@ def _ecs_service(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
                               "vpc.public-ipv4"))
     if count_n == 0:
         notes.append("No task runs while DesiredCount is 0 (scaled to zero)")
-    storage = _num((td_props.get("EphemeralStorage") or {}).get("SizeInGiB"))
+    storage = _num(_dict(td_props.get("EphemeralStorage")).get("SizeInGiB"))
     if storage and storage > 20:
         notes.append("Ephemeral storage above 20 GiB is billed per GB-hour: not estimated")
     return comps, f"{n_tasks} on Fargate", notes
@@ -715,7 +747,7 @@ def _ecs_service(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
 
 def _ecs_cluster(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
         list[Component], str, list[str]]:
-    settings = p.get("ClusterSettings") or []
+    settings = _list(p.get("ClusterSettings"))
     insights = any(isinstance(s, dict) and s.get("Name") == "containerInsights"
                    and s.get("Value") in ("enabled", "enhanced") for s in settings)
     notes = ["Container Insights metrics and logs are billed as CloudWatch custom metrics and "
@@ -745,7 +777,7 @@ def _load_balancer(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
         comps.append(ctx.comp("Capacity units", "Elastic Load Balancing", cap_unit, None, cap_id))
     scheme = p.get("Scheme", "internet-facing")
     if scheme == "internet-facing" and p.get("IpAddressType") != "dualstack-without-public-ipv4":
-        subnets = p.get("Subnets") or p.get("SubnetMappings") or []
+        subnets = _list(p.get("Subnets")) or _list(p.get("SubnetMappings"))
         azs = len(subnets) if isinstance(subnets, list) and subnets else 2
         comps.append(ctx.comp(f"Public IPv4 addresses (one per Availability Zone, {azs})",
                               VPC_IPV4, "address-hours", azs * ctx.hours, "vpc.public-ipv4"))
@@ -777,7 +809,7 @@ def _ec2_instance(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
     itype = p.get("InstanceType", "m1.small")
     comps = [ctx.comp(f"Instance hours ({itype})", "Amazon EC2", "hours", ctx.hours,
                       f"ec2.instance.linux.{itype}")]
-    for bdm in p.get("BlockDeviceMappings") or []:
+    for bdm in _list(p.get("BlockDeviceMappings")):
         ebs = bdm.get("Ebs") if isinstance(bdm, dict) else None
         if isinstance(ebs, dict) and _num(ebs.get("VolumeSize")):
             vtype = str(ebs.get("VolumeType", "gp2"))
@@ -802,7 +834,7 @@ def _alarm(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> tuple[
     period = _num(p.get("Period"))
     if isinstance(metrics, list) and metrics:
         count = float(sum(1 for m in metrics if isinstance(m, dict) and "MetricStat" in m) or 1)
-        periods = [_num((m.get("MetricStat") or {}).get("Period")) for m in metrics
+        periods = [_num(_dict(m.get("MetricStat")).get("Period")) for m in metrics
                    if isinstance(m, dict) and isinstance(m.get("MetricStat"), dict)]
         period = min((x for x in periods if x), default=period)
     else:
@@ -937,10 +969,16 @@ def estimate_template(template: Template, region: str | None, params: Mapping[st
         service = _service_name(res)
         p = ctx.resolve(res.properties)
         p = p if isinstance(p, dict) else {}
+        mark = (len(ctx.used_usage), len(ctx.facts))
         model = MODELS.get(res.type)
         if model is not None:
-            comps, detail, notes = model(ctx, res, p)
-            kind = "priced" if comps else "free"
+            try:
+                comps, detail, notes = model(ctx, res, p)
+                kind = "priced" if comps else "free"
+            except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                # a property of an unexpected shape: say so rather than guess
+                comps, detail, kind = [], "", "not-estimated"
+                notes = [f"Properties could not be evaluated for an estimate ({exc})"]
         elif res.type in USAGE_BASED_TYPES:
             got = _usage_model(ctx, res, p)
             if got is None:
@@ -951,9 +989,18 @@ def estimate_template(template: Template, region: str | None, params: Mapping[st
                 (comps, detail, notes), kind = got, "priced"
         elif res.type in FREE_TYPES:
             comps, detail, notes, kind = [], "", [], "free"
+        elif res.type.startswith("Custom::") or res.type == "AWS::CloudFormation::CustomResource":
+            comps, detail, kind = [], "", "free"
+            notes = ["Custom resource: no charge of its own (the function behind it is billed "
+                     "by usage)"]
+        elif res.type in ELSEWHERE:
+            comps, detail, notes, kind = [], "", [ELSEWHERE[res.type]], "not-estimated"
         else:
             comps, detail, notes, kind = [], "", [
                 "No cost model for this resource type: not estimated"], "not-estimated"
+        if state == "off":  # its assumptions do not apply in this environment
+            del ctx.used_usage[mark[0]:]
+            del ctx.facts[mark[1]:]
         if state == "on" and _multi_az_store(ctx, res, p):
             multi_az_stores.append(res.logical_id)
         out.append(ResourceCost(res.logical_id, res.type, service, state, kind, tuple(comps),
@@ -964,8 +1011,7 @@ def estimate_template(template: Template, region: str | None, params: Mapping[st
                         "GB", gb * 2, "transfer.inter-az")
         out.append(ResourceCost("Data transfer (stack-wide)", "", TRANSFER, "on", "priced",
                                 (comp,), "Multi-AZ data stores: " + ", ".join(multi_az_stores)))
-    assumptions = [Assumption(USAGE_KEYS[k].label,
-                              f"{_fmt_qty(ctx.usage[k].value or 0)} {USAGE_KEYS[k].unit}",
+    assumptions = [Assumption(USAGE_KEYS[k].label, format_usage(k, ctx.usage[k].value),
                               ctx.usage[k].source)
                    for k in ctx.used_usage if ctx.usage[k].value is not None]
     assumptions.extend(ctx.facts)
@@ -1079,6 +1125,16 @@ def estimate_handbook(handbook: Handbook, prices: PriceTable
     return {env.name if env else None: tuple(estimate_stack(handbook, st, env, prices)
                                              for st in handbook.stacks)
             for env in envs}
+
+
+def format_usage(key: str, value: float | None) -> str:
+    """A usage figure with its unit (shares as percentages)."""
+    if value is None:
+        return "none: usage-based"
+    unit = USAGE_KEYS[key].unit
+    if unit == "share":
+        return f"{value * 100:g} %"
+    return f"{_fmt_qty(value)} {unit}"
 
 
 def format_usd(value: float | None) -> str:

@@ -53,7 +53,7 @@ class ResRef:
 
 @dataclass(frozen=True, slots=True)
 class OtherValue:
-    """"Any value other than the listed ones" of a free-form parameter."""
+    """ "Any value other than the listed ones" of a free-form parameter."""
 
     parameter: str
 
@@ -169,8 +169,9 @@ class Expander:
         key = ("condition", cname)
         chosen = env_get(env, key)
         if chosen is _MISSING:
-            known = condition_value(cname, self._params_in(env), self._conditions,
-                                    self.template.mappings)
+            known = condition_value(
+                cname, self._params_in(env), self._conditions, self.template.mappings
+            )
             if isinstance(known, bool):  # decided by choices already made
                 chosen = known
         if chosen is not _MISSING:

@@ -24,10 +24,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docgen.analyse.expand import (
-    ABSENT, Env, Expander, Opaque, OtherValue, ResRef, describe_choice, is_unknown,
+    ABSENT,
+    Env,
+    Expander,
+    Opaque,
+    OtherValue,
+    ResRef,
+    describe_choice,
+    is_unknown,
 )
 from docgen.analyse.securityfns import (
-    FAIL, FUNCTIONS, NA, PASS, TEMPLATE_FUNCTIONS, UNKNOWN, FnContext, FnResult,
+    FAIL,
+    FUNCTIONS,
+    NA,
+    PASS,
+    TEMPLATE_FUNCTIONS,
+    UNKNOWN,
+    FnContext,
+    FnResult,
 )
 from docgen.intrinsics import render
 from docgen.knowledge import conditions as cond
@@ -107,12 +121,20 @@ def _norm(actual: Any, expected: Any) -> Any:
         low = actual.strip().lower()
         if low in ("true", "false"):
             return low == "true"
-    if isinstance(expected, (int, float)) and not isinstance(expected, bool) and isinstance(actual, str):
+    if (
+        isinstance(expected, (int, float))
+        and not isinstance(expected, bool)
+        and isinstance(actual, str)
+    ):
         try:
             return float(actual)
         except ValueError:
             return actual
-    if isinstance(expected, str) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
+    if (
+        isinstance(expected, str)
+        and isinstance(actual, (int, float))
+        and not isinstance(actual, bool)
+    ):
         return str(actual)
     return actual
 
@@ -169,7 +191,7 @@ class _Eval:
         return D if D in results else F
 
     def _leaf(self, c: cond.Condition, actual: Any) -> cond.Tri:
-        T, F, D = cond.Tri.TRUE, cond.Tri.FALSE, cond.Tri.DEPENDS
+        F, D = cond.Tri.FALSE, cond.Tri.DEPENDS
         if c.op == "exists":
             self.notes.append(f"{c.path} is {'not set' if actual is ABSENT else 'set'}")
             return cond.Tri.of((actual is not ABSENT) == bool(c.value))
@@ -177,7 +199,9 @@ class _Eval:
             self.notes.append(f"{c.path} is set at deploy time ({_show(actual)})")
             return D
         if actual is ABSENT:
-            actual = c.default if c.default is not cond.MISSING else self.default_for(c.path, c.source)
+            actual = (
+                c.default if c.default is not cond.MISSING else self.default_for(c.path, c.source)
+            )
             if actual is ABSENT:
                 self.notes.append(f"{c.path} is not set")
                 return F
@@ -234,23 +258,27 @@ def _variant_tree(resource: Resource, keys: set[str] | None) -> dict[str, Any]:
     if keys is not None:
         props = {k: v for k, v in props.items() if k in keys}
     tree: dict[str, Any] = {"Properties": props}
-    for name, value in (("DeletionPolicy", resource.deletion_policy),
-                        ("UpdateReplacePolicy", resource.update_replace_policy)):
+    for name, value in (
+        ("DeletionPolicy", resource.deletion_policy),
+        ("UpdateReplacePolicy", resource.update_replace_policy),
+    ):
         if value is not None:
             tree[name] = value
     return tree
 
 
-def _run_variant(check: Check, variant: Mapping[str, Any], resource: Resource,
-                 template: Template) -> tuple[str, str, tuple[str | int, ...], Default | None]:
+def _run_variant(
+    check: Check, variant: Mapping[str, Any], resource: Resource, template: Template
+) -> tuple[str, str, tuple[str | int, ...], Default | None]:
     ev = _Eval(check, variant, resource, template)
     applies = ev.tri(check.applies_when)
     if applies is cond.Tri.FALSE:
         return NA, check.not_applicable or "not applicable", (), None
     ev.notes.clear()
     if check.function is not None:
-        ctx = FnContext(resource, variant.get("Properties", {}), template, check.args,
-                        default=ev.default_for)
+        ctx = FnContext(
+            resource, variant.get("Properties", {}), template, check.args, default=ev.default_for
+        )
         res: FnResult = FUNCTIONS[check.function](ctx)
         return res.status, res.detail, res.path, ev.used_default
     assert check.expect is not None
@@ -298,8 +326,9 @@ def _describe_keys(keys: Iterable[tuple[str, str]]) -> tuple[str, ...]:
     return tuple(f"{kind} {name}" for kind, name in keys)
 
 
-def evaluate_check(check: Check, resource: Resource, template: Template,
-                   expander: Expander) -> Finding:
+def evaluate_check(
+    check: Check, resource: Resource, template: Template, expander: Expander
+) -> Finding:
     """Run one check on one resource over all its variants and fold the outcomes."""
     keys = _relevant_properties(check)
     expander.variants_seen = 1
@@ -323,22 +352,63 @@ def evaluate_check(check: Check, resource: Resource, template: Template,
         branches: dict[str, Branch] = {}
         for env, st, detail, _p, _d in outcomes:
             label = "; ".join(describe_choice((k, v), template) for k, v in env if k in decisive)
-            branches.setdefault(label or "at deploy time", Branch(label or "at deploy time", st, detail))
-        depends_on = _describe_keys(decisive) or tuple(
-            dict.fromkeys(o[2] for o in outcomes if o[1] == UNKNOWN and o[2])) or ("deploy-time values",)
-        message = "depends on " + ", ".join(depends_on) + " (" + "; ".join(
-            f"{_short_label(b.label)} → {b.status}" for b in branches.values()) + ")"
-        return Finding(check, resource.logical_id, resource.type, status, message,
-                       _location(template, resource, path), depends_on, tuple(branches.values()),
-                       default, resource_condition=resource.condition)
-    return Finding(check, resource.logical_id, resource.type, status, message,
-                   _location(template, resource, path), default=default,
-                   resource_condition=resource.condition)
+            branches.setdefault(
+                label or "at deploy time", Branch(label or "at deploy time", st, detail)
+            )
+        depends_on = (
+            _describe_keys(decisive)
+            or tuple(dict.fromkeys(o[2] for o in outcomes if o[1] == UNKNOWN and o[2]))
+            or ("deploy-time values",)
+        )
+        message = (
+            "depends on "
+            + ", ".join(depends_on)
+            + " ("
+            + "; ".join(f"{_short_label(b.label)} → {b.status}" for b in branches.values())
+            + ")"
+        )
+        return Finding(
+            check,
+            resource.logical_id,
+            resource.type,
+            status,
+            message,
+            _location(template, resource, path),
+            depends_on,
+            tuple(branches.values()),
+            default,
+            resource_condition=resource.condition,
+        )
+    return Finding(
+        check,
+        resource.logical_id,
+        resource.type,
+        status,
+        message,
+        _location(template, resource, path),
+        default=default,
+        resource_condition=resource.condition,
+    )
+
+
+def _present(node: Any, path: Sequence[str | int]) -> bool:
+    for step in path:
+        if isinstance(node, Mapping) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+        else:
+            return False
+    return True
 
 
 def _location(template: Template, resource: Resource, path: Sequence[str | int]) -> Location:
-    line, col = locate(template.raw, ("Resources", resource.logical_id, "Properties", *path)) \
-        if path else (resource.location.line, resource.location.col)
+    """The property's line when it is in the template, else the resource's line (an
+    absent property is judged by its default: the resource is what to look at)."""
+    if path and _present(resource.properties, path):
+        line, col = locate(template.raw, ("Resources", resource.logical_id, "Properties", *path))
+    else:
+        line, col = resource.location.line, resource.location.col
     return Location(template.path, line, col)
 
 
@@ -360,8 +430,9 @@ def suppressions(metadata: Mapping[str, Any]) -> dict[str, str]:
         for item in items if isinstance(items, list) else []:
             if isinstance(item, Mapping) and isinstance(item.get("id"), str):
                 reason = item.get("reason")
-                out[item["id"]] = reason if isinstance(reason, str) and reason.strip() \
-                    else "(no reason given)"
+                out[item["id"]] = (
+                    reason if isinstance(reason, str) and reason.strip() else "(no reason given)"
+                )
     return out
 
 
@@ -370,10 +441,20 @@ def _apply_suppression(finding: Finding, suppressed: Mapping[str, str]) -> Findi
         return finding
     for key in (finding.check.id, *finding.check.aliases):
         if key in suppressed:
-            return Finding(finding.check, finding.resource, finding.resource_type, SUPPRESSED,
-                           finding.message, finding.location, finding.depends_on,
-                           finding.branches, finding.default, suppressed[key], finding.status,
-                           finding.resource_condition)
+            return Finding(
+                finding.check,
+                finding.resource,
+                finding.resource_type,
+                SUPPRESSED,
+                finding.message,
+                finding.location,
+                finding.depends_on,
+                finding.branches,
+                finding.default,
+                suppressed[key],
+                finding.status,
+                finding.resource_condition,
+            )
     return finding
 
 
@@ -389,8 +470,14 @@ def check_template(template: Template, kb: SecurityKB) -> tuple[Finding, ...]:
         if "template" in check.resource_types and check.function in TEMPLATE_FUNCTIONS:
             for r in TEMPLATE_FUNCTIONS[check.function](template):
                 line, col = locate(template.raw, r.path)
-                f = Finding(check, r.subject, r.subject_type, r.status, r.detail or check.title,
-                            Location(template.path, line, col))
+                f = Finding(
+                    check,
+                    r.subject,
+                    r.subject_type,
+                    r.status,
+                    r.detail or check.title,
+                    Location(template.path, line, col),
+                )
                 findings.append(_apply_suppression(f, template_sup))
     for resource in template.resources:
         checks = kb.checks_for(resource.type)
@@ -401,10 +488,15 @@ def check_template(template: Template, kb: SecurityKB) -> tuple[Finding, ...]:
             try:
                 finding = evaluate_check(check, resource, template, expander)
             except Exception as exc:  # a crashing check is a finding, never a crash
-                finding = Finding(check, resource.logical_id, resource.type, DEPENDS,
-                                  f"check could not be evaluated ({type(exc).__name__}); "
-                                  "review by hand", resource.location,
-                                  depends_on=("manual review",))
+                finding = Finding(
+                    check,
+                    resource.logical_id,
+                    resource.type,
+                    DEPENDS,
+                    f"check could not be evaluated ({type(exc).__name__}); review by hand",
+                    resource.location,
+                    depends_on=("manual review",),
+                )
             findings.append(_apply_suppression(finding, sup))
     findings.sort(key=lambda f: (f.location.line, f.location.col, f.check.id))
     return tuple(findings)

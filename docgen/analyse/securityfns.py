@@ -191,7 +191,9 @@ def lb_attribute(ctx: FnContext) -> FnResult:
         if isinstance(item, Mapping) and item.get("Key") == key:
             value = item.get("Value")
             if is_unknown(value):
-                return FnResult(UNKNOWN, f"{key} is set at deploy time", ("LoadBalancerAttributes", i))
+                return FnResult(
+                    UNKNOWN, f"{key} is set at deploy time", ("LoadBalancerAttributes", i)
+                )
             ok = str(value).lower() == want
             return FnResult(PASS if ok else FAIL, f"{key} = {value}", ("LoadBalancerAttributes", i))
     default = ctx.default(f"LoadBalancerAttributes.{key}")
@@ -219,18 +221,30 @@ def lb_attribute_typed(ctx: FnContext) -> FnResult:
 # --- IAM and resource policies ------------------------------------------------------
 
 
-def policy_documents(resource: Resource, props: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str, Any]]:
+def policy_documents(
+    resource: Resource, props: Mapping[str, Any]
+) -> list[tuple[tuple[str | int, ...], str, Any]]:
     """(path, policy name, document) for every identity policy a resource carries."""
     out: list[tuple[tuple[str | int, ...], str, Any]] = []
     if resource.type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         name = props.get("PolicyName") or props.get("ManagedPolicyName") or resource.logical_id
-        out.append((("PolicyDocument",), str(name) if isinstance(name, str) else resource.logical_id,
-                    props.get("PolicyDocument")))
+        out.append(
+            (
+                ("PolicyDocument",),
+                str(name) if isinstance(name, str) else resource.logical_id,
+                props.get("PolicyDocument"),
+            )
+        )
     for i, pol in enumerate(_as_list(props.get("Policies", ABSENT))):
         if isinstance(pol, Mapping):
             name = pol.get("PolicyName")
-            out.append((("Policies", i, "PolicyDocument"), name if isinstance(name, str) else f"#{i + 1}",
-                        pol.get("PolicyDocument")))
+            out.append(
+                (
+                    ("Policies", i, "PolicyDocument"),
+                    name if isinstance(name, str) else f"#{i + 1}",
+                    pol.get("PolicyDocument"),
+                )
+            )
     return out
 
 
@@ -272,8 +286,11 @@ def iam_wildcards(ctx: FnContext) -> FnResult:
             admin, wild, writes = statement_wildcards(stmt)
             hit = {"admin": admin, "action": bool(wild), "resource": writes}[mode]
             if hit:
-                what = ", ".join(wild) if mode == "action" else ("Resource *" if mode == "resource"
-                                                                  else "Action * on Resource *")
+                what = (
+                    ", ".join(wild)
+                    if mode == "action"
+                    else ("Resource *" if mode == "resource" else "Action * on Resource *")
+                )
                 hits.append(f"policy {name}: {what}")
                 first = first or (*path, "Statement", j)
     if hits:
@@ -282,8 +299,11 @@ def iam_wildcards(ctx: FnContext) -> FnResult:
 
 
 def iam_inline_policies(ctx: FnContext) -> FnResult:
-    names = [name for _, name, _ in policy_documents(ctx.resource, ctx.props)
-             if ctx.resource.type not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")]
+    names = [
+        name
+        for _, name, _ in policy_documents(ctx.resource, ctx.props)
+        if ctx.resource.type not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+    ]
     if names:
         return FnResult(FAIL, "inline policies: " + ", ".join(names), ("Policies",))
     return FnResult(PASS)
@@ -307,10 +327,16 @@ def resource_policy_public(ctx: FnContext) -> FnResult:
     if is_unknown(doc):
         return FnResult(UNKNOWN, f"{prop} is computed at deploy time")
     for j, stmt in enumerate(_statements(doc)):
-        if stmt.get("Effect") == "Allow" and _public_principal(stmt.get("Principal")) \
-                and not stmt.get("Condition"):
-            return FnResult(FAIL, f"statement {j + 1} allows every principal (*) without a Condition",
-                            (prop, "Statement", j))
+        if (
+            stmt.get("Effect") == "Allow"
+            and _public_principal(stmt.get("Principal"))
+            and not stmt.get("Condition")
+        ):
+            return FnResult(
+                FAIL,
+                f"statement {j + 1} allows every principal (*) without a Condition",
+                (prop, "Statement", j),
+            )
     return FnResult(PASS)
 
 
@@ -324,8 +350,10 @@ def _denies_insecure_transport(doc: Any) -> bool:
         for op, body in condition.items():
             if isinstance(body, Mapping) and "Bool" in str(op):
                 for key, val in body.items():
-                    if key.lower() == "aws:securetransport" and _truthy(
-                            val[0] if isinstance(val, list) and val else val) is False:
+                    if (
+                        key.lower() == "aws:securetransport"
+                        and _truthy(val[0] if isinstance(val, list) and val else val) is False
+                    ):
                         return True
     return False
 
@@ -343,8 +371,9 @@ def secure_transport_policy(ctx: FnContext) -> FnResult:
         doc = res.properties.get("PolicyDocument")
         if _denies_insecure_transport(doc):
             return FnResult(PASS, f"{res.logical_id} denies aws:SecureTransport = false")
-    return FnResult(FAIL, "no policy in this template denies requests without TLS "
-                          "(aws:SecureTransport = false)")
+    return FnResult(
+        FAIL, "no policy in this template denies requests without TLS (aws:SecureTransport = false)"
+    )
 
 
 def _mentions(value: Any, logical_id: str) -> bool:
@@ -403,8 +432,12 @@ def secret_not_plaintext(ctx: FnContext) -> FnResult:
         if fn and fn[0] == "Ref" and isinstance(fn[1], str):
             param = ctx.template.parameter(fn[1])
             if param is not None and not param.no_echo:
-                return FnResult(FAIL, f"{path} comes from parameter {param.name}, which is not "
-                                      "NoEcho: its value shows in the console and API", where)
+                return FnResult(
+                    FAIL,
+                    f"{path} comes from parameter {param.name}, which is not "
+                    "NoEcho: its value shows in the console and API",
+                    where,
+                )
             continue
         if fn and "{{resolve:" in repr(value):
             continue
@@ -417,19 +450,33 @@ def noecho_defaults(template: Template) -> list[TemplateResult]:
     for p in template.parameters:
         if p.no_echo:
             status = FAIL if p.has_default and p.default not in ("", None) else PASS
-            detail = ("NoEcho parameter has a Default: the secret is stored in the template"
-                      if status == FAIL else "")
-            out.append(TemplateResult(p.name, "Parameter", status, detail,
-                                      ("Parameters", p.name, "Default") if status == FAIL
-                                      else ("Parameters", p.name)))
+            detail = (
+                "NoEcho parameter has a Default: the secret is stored in the template"
+                if status == FAIL
+                else ""
+            )
+            out.append(
+                TemplateResult(
+                    p.name,
+                    "Parameter",
+                    status,
+                    detail,
+                    ("Parameters", p.name, "Default") if status == FAIL else ("Parameters", p.name),
+                )
+            )
     return out
 
 
 # --- databases -----------------------------------------------------------------------
 
-_FORCE_SSL = {"postgres": "rds.force_ssl", "aurora-postgresql": "rds.force_ssl",
-              "sqlserver": "rds.force_ssl", "mysql": "require_secure_transport",
-              "mariadb": "require_secure_transport", "aurora-mysql": "require_secure_transport"}
+_FORCE_SSL = {
+    "postgres": "rds.force_ssl",
+    "aurora-postgresql": "rds.force_ssl",
+    "sqlserver": "rds.force_ssl",
+    "mysql": "require_secure_transport",
+    "mariadb": "require_secure_transport",
+    "aurora-mysql": "require_secure_transport",
+}
 
 
 def _engine_family(engine: str) -> str:
@@ -454,8 +501,11 @@ def rds_tls_required(ctx: FnContext) -> FnResult:
     name = _FORCE_SSL.get(family)
     if name is None:
         return FnResult(NA, f"no TLS-enforcing parameter known for engine {engine}")
-    group_prop = "DBClusterParameterGroupName" if ctx.resource.type == "AWS::RDS::DBCluster" \
+    group_prop = (
+        "DBClusterParameterGroupName"
+        if ctx.resource.type == "AWS::RDS::DBCluster"
         else "DBParameterGroupName"
+    )
     group = ctx.props.get(group_prop, ABSENT)
     if isinstance(group, ResRef):
         res = ctx.template.resource(group.target)
@@ -465,22 +515,32 @@ def rds_tls_required(ctx: FnContext) -> FnResult:
             on = str(value).strip().lower() in ("1", "on", "true")
             if intrinsic(value) is not None:
                 return FnResult(UNKNOWN, f"{name} is set at deploy time in {group.target}")
-            return FnResult(PASS if on else FAIL, f"{group.target} sets {name} = {value}",
-                            (group_prop,))
+            return FnResult(
+                PASS if on else FAIL, f"{group.target} sets {name} = {value}", (group_prop,)
+            )
     elif is_unknown(group):
         return FnResult(UNKNOWN, f"{group_prop} is chosen at deploy time")
     minimum = ctx.args.get("default_on", {}).get(family)
     if minimum is not None:
         version = ctx.props.get("EngineVersion", ABSENT)
+        if version is ABSENT:
+            ctx.default(name)
+            return FnResult(
+                PASS, f"{name} is on by default for the current default {engine} version"
+            )
         if is_unknown(version):
             return FnResult(UNKNOWN, "engine version is chosen at deploy time")
-        major = _port(str(version).split(".")[0]) if isinstance(version, (str, int, float)) else None
-        default = ctx.default(f"{name}")
+        major = (
+            _port(str(version).split(".")[0]) if isinstance(version, (str, int, float)) else None
+        )
         if major is not None and major >= int(minimum):
-            return FnResult(PASS, f"{name} is on by default for {engine} {major}"
-                            + ("" if default is ABSENT else ""), ("EngineVersion",))
-    return FnResult(FAIL, f"no parameter group in the template sets {name}: clients may connect "
-                          "without TLS")
+            ctx.default(name)  # records the documented default this verdict rests on
+            return FnResult(
+                PASS, f"{name} is on by default for {engine} {major}", ("EngineVersion",)
+            )
+    return FnResult(
+        FAIL, f"no parameter group in the template sets {name}: clients may connect without TLS"
+    )
 
 
 # --- the registry --------------------------------------------------------------------
@@ -506,5 +566,15 @@ TEMPLATE_FUNCTIONS: Mapping[str, TemplateFn] = {
     "noecho_defaults": noecho_defaults,
 }
 
-__all__ = ["FAIL", "FUNCTIONS", "NA", "PASS", "TEMPLATE_FUNCTIONS", "UNKNOWN", "FnContext",
-           "FnResult", "OtherValue", "TemplateResult"]
+__all__ = [
+    "FAIL",
+    "FUNCTIONS",
+    "NA",
+    "PASS",
+    "TEMPLATE_FUNCTIONS",
+    "UNKNOWN",
+    "FnContext",
+    "FnResult",
+    "OtherValue",
+    "TemplateResult",
+]

@@ -122,6 +122,39 @@ def lookup(properties: Mapping[str, Any], path: str) -> list[Any]:
     return [INTRINSIC if is_intrinsic(v) else v for v in current]
 
 
+def _may_be_absent(value: Any) -> bool:
+    """An ``Fn::If`` with an ``AWS::NoValue`` branch may remove the property."""
+    if not (isinstance(value, Mapping) and len(value) == 1 and "Fn::If" in value):
+        return False
+    args = value["Fn::If"]
+    if not isinstance(args, list) or len(args) != 3:
+        return True
+    return any(b == {"Ref": "AWS::NoValue"} or _may_be_absent(b) for b in args[1:])
+
+
+def _presence(properties: Mapping[str, Any], path: str) -> Tri:
+    """Whether a property is set: an intrinsic value counts as set, except an ``Fn::If``
+    that can yield ``AWS::NoValue`` (then it DEPENDS)."""
+    current: list[Any] = [properties]
+    unsure = False
+    for segment in path.split("."):
+        nxt: list[Any] = []
+        for value in current:
+            if _may_be_absent(value):
+                unsure = True
+                continue
+            if is_intrinsic(value):
+                unsure = True
+            elif segment == "*" and isinstance(value, list):
+                nxt.extend(value)
+            elif isinstance(value, Mapping) and segment in value:
+                nxt.append(value[segment])
+        current = nxt
+    if any(not _may_be_absent(v) for v in current):
+        return Tri.TRUE
+    return Tri.DEPENDS if unsure or current else Tri.FALSE
+
+
 def _normalise(actual: Any, expected: Any) -> Any:
     """CloudFormation accepts ``"true"`` for booleans and ``"5"`` for numbers."""
     if isinstance(expected, bool) and isinstance(actual, str):
@@ -196,6 +229,9 @@ class Condition:
         return lookup(resource.properties, self.path)
 
     def _leaf(self, resource: Resource) -> Tri:
+        if self.op == "exists" and self.source == "property":
+            present = _presence(resource.properties, self.path)
+            return present if self.value else ~present
         results = [self._test(v) for v in self._values(resource)]
         if Tri.TRUE in results:
             return Tri.TRUE
@@ -231,11 +267,21 @@ class Condition:
         if self.op == "not":
             return "not " + self.children[0].describe()
         if self.op == "predicate":
-            return self.value
+            return str(self.value).replace("_", " ")
         if self.op == "exists":
             return f"{self.path} is {'set' if self.value else 'not set'}"
-        words = {"equals": "=", "in": "in", "greater_than": ">", "less_than": "<"}
-        return f"{self.path} {words[self.op]} {self.value!r}"
+        words = {"equals": "is", "in": "is one of", "greater_than": ">", "less_than": "<"}
+        return f"{self.path} {words[self.op]} {_show(self.value)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value)
+    return str(value)
 
 
 #: The condition that always holds (a record without ``when``).
@@ -380,10 +426,23 @@ def _subnet_group_single_az(resource: Resource, template: Template | None) -> Tr
         target = item.get("Ref") if isinstance(item, Mapping) else None
         subnet = template.resource(target) if isinstance(target, str) else None
         zone = subnet.properties.get("AvailabilityZone") if subnet is not None else None
-        if not isinstance(zone, str):
+        key = _zone_key(zone)
+        if key is None:
             return Tri.DEPENDS
-        zones.add(zone)
+        zones.add(key)
     return Tri.of(len(zones) < 2)
+
+
+def _zone_key(zone: Any) -> str | None:
+    """A literal zone name, or ``!Select [i, !GetAZs ...]`` as "the i-th zone"."""
+    if isinstance(zone, str):
+        return zone
+    if isinstance(zone, Mapping) and "Fn::Select" in zone:
+        args = zone["Fn::Select"]
+        if isinstance(args, list) and len(args) == 2 and isinstance(args[1], Mapping) \
+                and "Fn::GetAZs" in args[1] and isinstance(args[0], (int, str)):
+            return f"az-index-{args[0]}"
+    return None
 
 
 def _elbv2_deletion_protection(resource: Resource, template: Template | None) -> Tri:

@@ -250,10 +250,19 @@ def build_table(files: Iterable[str]) -> PriceTable:
     return PriceTable(prices, tuple(tables))
 
 
-@functools.lru_cache(maxsize=8)
 def load_prices(knowledge_dir: str | None = None) -> PriceTable:
-    """The built-in table, overridden/extended by ``<knowledge_dir>/prices/*.yml``."""
+    """The built-in table, overridden/extended by ``<knowledge_dir>/prices/*.yml``.
+
+    Cached on the files' names and modification times, so a long-running ``mkdocs serve``
+    picks up an edited price file on the next build without re-reading unchanged ones.
+    """
     files = _price_files(BUILTIN_DIR)
     if knowledge_dir:
         files += _price_files(os.path.join(knowledge_dir, "prices"))
-    return build_table(files)
+    stamp = tuple((f, os.stat(f).st_mtime_ns) for f in files)
+    return _cached_table(stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_table(stamp: tuple[tuple[str, int], ...]) -> PriceTable:
+    return build_table(f for f, _ in stamp)

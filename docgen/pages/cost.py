@@ -8,6 +8,7 @@ the handbook-wide ``cost`` page shows the same figures.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,12 +36,15 @@ def estimates(ctx: PageContext) -> dict[str | None, tuple[StackEstimate, ...]]:
 
 
 def table_info(table: PriceTable) -> dict[str, Any]:
-    """What every cost page says about the prices it uses."""
+    """What every cost page says about the prices it uses: the built-in table's date and
+    method, and each project price file that overrides or extends it."""
+    base = table.tables[0] if table.tables else None
     return {
-        "title": table.tables[-1].title if table.tables else "price table",
-        "published": table.published,
-        "method": table.tables[0].method if table.tables else "",
-        "overrides": [t.path for t in table.tables[1:]],
+        "title": base.title if base else "price table",
+        "published": base.published if base else "unknown",
+        "method": base.method if base else "",
+        "overrides": [{"file": os.path.basename(t.path), "title": t.title,
+                       "published": t.published} for t in table.tables[1:]],
     }
 
 
@@ -59,7 +63,8 @@ def excluded_text(est: StackEstimate) -> str:
         parts.append(f"{unknown} unknown price{'s' if unknown != 1 else ''}")
     depends = [r for r in est.resources if r.state == "depends"]
     if depends:
-        parts.append(f"{format_usd(est.depends_total)} depends on conditions")
+        parts.append(f"{len(depends)} resource{'s' if len(depends) != 1 else ''} depending on "
+                     f"conditions ({format_usd(est.depends_total)})")
     usage = sum(1 for r in est.counted if r.kind == "usage-based")
     if usage:
         parts.append(f"{usage} usage-based")
@@ -111,14 +116,17 @@ def environment_view(est: StackEstimate) -> dict[str, Any]:
         "depends_total": format_usd(est.depends_total),
         "usage_based": [{"resource": r.logical_id, "type": r.type, "service": r.service}
                         for r in est.counted if r.kind == "usage-based"],
-        "not_estimated": [{"resource": r.logical_id, "type": r.type}
+        "not_estimated": [{"resource": r.logical_id, "type": r.type,
+                           "why": r.notes[0] if r.notes else ""}
                           for r in est.counted if r.kind == "not-estimated"],
         "free": [r.logical_id for r in est.resources if r.kind == "free" and not r.notes],
         "notes": [{"resource": r.logical_id, "text": n}
-                  for r in est.resources if r.state != "off" and r.kind != "usage-based"
+                  for r in est.resources
+                  if r.state != "off" and r.kind not in ("usage-based", "not-estimated")
                   for n in r.notes],
         "assumptions": [{"label": a.label, "value": a.value, "source": a.source}
                         for a in est.assumptions],
+        "price_dates": ", ".join(est.price_dates) or "none",
     }
 
 
@@ -131,6 +139,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
     return {
         "table": table_info(price_table(ctx)),
         "region": stack.config.region or "not set",
+        "region_missing": not stack.config.region,
         "environments": views,
         "tabs": len(views) > 1,
         "method": METHOD_NOTES,

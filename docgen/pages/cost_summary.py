@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from docgen.analyse.cost import METHOD_NOTES, USAGE_KEYS, StackEstimate, format_usd, resolve_usage
+from docgen.analyse.cost import (
+    METHOD_NOTES,
+    USAGE_KEYS,
+    StackEstimate,
+    format_usage,
+    format_usd,
+    resolve_usage,
+)
 from docgen.pages import PageContext
 from docgen.pages.cost import estimates, excluded_text, price_table, table_info
 
@@ -48,10 +55,15 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
     envs = [_environment(name, ests) for name, ests in all_estimates.items()]
     used = {a.label for ests in all_estimates.values() for e in ests for a in e.assumptions}
     usage = resolve_usage(hb.project.usage, None, hb.project.config_path)
-    settings = [{"label": spec.label, "value": f"{usage[key].value:g} {spec.unit}",
+    settings = [{"label": spec.label, "value": format_usage(key, usage[key].value),
                  "source": usage[key].source}
                 for key, spec in USAGE_KEYS.items()
                 if usage[key].value is not None and spec.label in used]
+    settable = [{"key": key, "label": spec.label, "unit": spec.unit,
+                 "default": format_usage(key, spec.default),
+                 "current": "not set" if usage[key].source == "default"
+                 else format_usage(key, usage[key].value)}
+                for key, spec in USAGE_KEYS.items()]
     per_stack = [{"stack": k, "source": f"docgen.yml usage.stacks.{k}"}
                  for k in (hb.project.usage.get("stacks") or {})]
     comparison = []
@@ -66,6 +78,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
         "tabs": len(envs) > 1,
         "comparison": comparison,
         "usage": settings,
+        "settable": settable,
         "per_stack_usage": per_stack,
         "method": METHOD_NOTES,
     }

@@ -230,8 +230,30 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
     def label(t: stackinfo.Target) -> str | None:
         return t.env
 
+    from docgen.pages import deployment_order as order_page  # imports this module
+
+    result = order_page.deployment_order(ctx)
+    parent = result.parent_of(stack.id)
+    order = {
+        "position": result.position(stack.id), "total": len(result.order),
+        "depends_on": [order_page.edge_item(e) for e in result.depends_on(stack.id)],
+        "dependents": [order_page.edge_item(e) for e in result.dependents(stack.id)],
+        "nested_in": {"parent": parent[0], "logical_id": parent[1]} if parent else None,
+        "again_after": [{"from_stack": f.from_stack, "parameter": f.parameter,
+                         "output": f.output, "confirmed": f.source == "config"}
+                        for f in (*result.follow_ups, *result.hints)
+                        if f.stack == stack.id and f.second_pass],
+        "feeds_again": [{"stack": f.stack, "parameter": f.parameter, "output": f.output}
+                        for f in (*result.follow_ups, *result.hints)
+                        if f.from_stack == stack.id and f.second_pass],
+        "dangling": [{"expression": d.expression, "names": list(d.names)}
+                     for d in result.dangling if d.stack == stack.id],
+        "multi": len(result.order) > 1,
+    }
+
     return {
         "template_path": path,
+        "order": order,
         "prereq": prerequisites(hb, stack),
         "exports": exports,
         "secret_defaults": sorted({s for _, cmds in per_target for s in cmds["secret_defaults"]}),

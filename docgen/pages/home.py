@@ -19,7 +19,9 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
         "outputs": len(st.template.outputs),
     } for st in hb.stacks]
     regions = sorted({st.config.region for st in hb.stacks if st.config.region})
-    has_dr = any(st.config.role == "dr" for st in hb.stacks)
+    from docgen.pages.disaster_recovery import dr_topology  # imports the registry too
+
+    has_dr = dr_topology(ctx) is not None  # roles in docgen.yml, or resources implying DR
     return {
         "title": hb.project.title, "description": hb.project.description, "stacks": stacks,
         "regions": regions, "environments": [e.name for e in hb.project.environments],

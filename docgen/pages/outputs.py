@@ -1,12 +1,18 @@
-"""Outputs page: what the stack exposes, who imports it, and the flat outputs file."""
+"""Outputs page: what the stack exposes, who imports it, and the flat outputs file.
+
+When docgen.yml names a live outputs file for the stack (per environment), the
+deployed values appear beside the template expressions; a missing or unreadable
+file is stated on the page and the expressions stand alone.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from docgen import commands as c
-from docgen import stackinfo
+from docgen import liveoutputs, stackinfo
 from docgen.intrinsics import Unknown, evaluate, render
 from docgen.model import Handbook, Stack
 from docgen.pages import PageContext
@@ -46,24 +52,54 @@ def importers(handbook: Handbook, stack: Stack) -> dict[str, list[str]]:
     return result
 
 
-def flat_outputs_commands(target: stackinfo.Target) -> list[Any]:
+def flat_outputs_commands(target: stackinfo.Target, path: str = FLAT_OUTPUTS) -> list[Any]:
+    folder = os.path.dirname(path)
     return [
-        c.Raw("mkdir -p cfn-outputs"),
+        *([c.raw("mkdir", "-p", folder)] if folder else []),
         c.AwsCommand("cloudformation", "describe-stacks",
                      (("--stack-name", (target.stack_name,)),
                       *((("--region", (target.region,)),) if target.region else ()),
                       ("--query", ("Stacks[0].Outputs",))),
                      pipe=(("jq", "map({(.OutputKey): .OutputValue}) | add"),),
-                     redirect=FLAT_OUTPUTS),
+                     redirect=path),
     ]
 
 
-def docgen_outputs_command(target: stackinfo.Target) -> c.Raw:
+def docgen_outputs_command(target: stackinfo.Target, path: str = FLAT_OUTPUTS) -> c.Raw:
     words: list[c.Value] = ["docgen", "outputs", "--stack", target.stack_name]
     if target.region:
         words += ["--region", target.region]
-    words += ["-o", FLAT_OUTPUTS]
+    words += ["-o", path]
     return c.Raw(" ".join(c.word(w) if i else str(w) for i, w in enumerate(words)))
+
+
+def live_sources(handbook: Handbook, stack: Stack, targets: tuple[stackinfo.Target, ...]
+                 ) -> list[tuple[stackinfo.Target, liveoutputs.LiveOutputs]]:
+    """Per environment with an outputs file in docgen.yml: what reading it gave."""
+    out = []
+    for t in targets:
+        live = liveoutputs.live_for(handbook, stack, t.env)
+        if live is not None:
+            out.append((t, live))
+    return out
+
+
+def live_context(stack: Stack, sources: list[tuple[stackinfo.Target, liveoutputs.LiveOutputs]]
+                 ) -> dict[str, Any]:
+    """Live values per output and one status line per environment's outputs file."""
+    declared = {o.name for o in stack.template.outputs}
+    loaded = [(t, live) for t, live in sources if live.values is not None]
+    values: dict[str, list[dict[str, Any]]] = {}
+    for o in stack.template.outputs:
+        values[o.name] = [{"label": t.env, "value": (live.values or {}).get(o.name)}
+                          for t, live in loaded]
+    status = []
+    for t, live in sources:
+        extra = sorted(k for k in (live.values or {}) if k not in declared)
+        status.append({"label": t.env, "file": live.path, "loaded": live.values is not None,
+                       "problem": live.problem, "count": len(live.values or {}),
+                       "undeclared": extra, "dropped": list(live.dropped)})
+    return {"show_live": bool(loaded), "live_values": values, "live_status": status}
 
 
 def context(ctx: PageContext) -> Mapping[str, Any]:
@@ -76,9 +112,15 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
              "condition": o.condition or "", "importers": users.get(o.name, [])}
             for o in stack.template.outputs]
     targets = stackinfo.targets(hb, stack)
+    sources = live_sources(hb, stack, targets)
+    files = {t.env: live.path for t, live in sources}
     return {
         "rows": rows,
         "flat_file": FLAT_OUTPUTS,
-        "extract": tabs([(t.env, flat_outputs_commands(t)) for t in targets]),
-        "docgen_extract": tabs([(t.env, docgen_outputs_command(t)) for t in targets]),
+        "extract": tabs([(t.env, flat_outputs_commands(t, files.get(t.env, FLAT_OUTPUTS)))
+                         for t in targets]),
+        "docgen_extract": tabs([(t.env, docgen_outputs_command(t, files.get(t.env,
+                                                                            FLAT_OUTPUTS)))
+                                for t in targets]),
+        **live_context(stack, sources),
     }

@@ -44,8 +44,9 @@ def diagram(stack: Stack) -> dict[str, Any]:
                                       "label": f"{r.logical_id}\n{r.type}"})
         edges = [{"from": ids[a], "to": ids[b], "dashed": k == "DependsOn"}
                  for a, b, k in resource_edges(stack)]
+        ordered = sorted(groups.items())
         return {"detail": True, "groups": [{"id": f"g{i}", "label": svc, "nodes": nodes}
-                                           for i, (svc, nodes) in enumerate(sorted(groups.items()))],
+                                           for i, (svc, nodes) in enumerate(ordered)],
                 "edges": edges}
     services = sorted({r.service for r in resources})
     sid = {s: f"s{i}" for i, s in enumerate(services)}
@@ -56,7 +57,8 @@ def diagram(stack: Stack) -> dict[str, Any]:
         if svc_of[a] != svc_of[b]:
             weights[(svc_of[a], svc_of[b])] += 1
     nodes = [{"id": sid[s], "label": f"{s} ({counts[s]} resources)"} for s in services]
-    edges = [{"from": sid[a], "to": sid[b], "label": str(n)} for (a, b), n in sorted(weights.items())]
+    edges = [{"from": sid[a], "to": sid[b], "label": str(n)}
+             for (a, b), n in sorted(weights.items())]
     return {"detail": False, "groups": [{"id": "all", "label": "", "nodes": nodes}],
             "edges": edges}
 

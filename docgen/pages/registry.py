@@ -11,6 +11,14 @@ STACK_PAGES: tuple[PageSpec, ...] = (
     PageSpec("parameters", "Parameters", "stack/parameters.md.j2",
              "docgen.pages.parameters:context"),
     PageSpec("outputs", "Outputs", "stack/outputs.md.j2", "docgen.pages.outputs:context"),
+    PageSpec("troubleshooting", "Troubleshooting", "stack/troubleshooting.md.j2",
+             "docgen.pages.troubleshooting:context"),
+    PageSpec("backup", "Backup and restore", "stack/backup.md.j2",
+             "docgen.pages.backup:context"),
+    PageSpec("monitoring", "Monitoring", "stack/monitoring.md.j2",
+             "docgen.pages.monitoring:context"),
+    # security comes after monitoring (DESIGN.md navigation order)
+    PageSpec("security", "Security", "stack/security.md.j2", "docgen.pages.security:context"),
     # cost stays the last stack page (DESIGN.md navigation order)
     PageSpec("cost", "Cost", "stack/cost.md.j2", "docgen.pages.cost:context"),
 )
@@ -18,5 +26,12 @@ STACK_PAGES: tuple[PageSpec, ...] = (
 #: Handbook-wide pages, under ``runbooks/``; a context returning None skips the page.
 HANDBOOK_PAGES: tuple[PageSpec, ...] = (
     PageSpec("index", "Handbook", "handbook/index.md.j2", "docgen.pages.home:context"),
+    PageSpec("deployment-order", "Deployment order", "handbook/deployment-order.md.j2",
+             "docgen.pages.deployment_order:context"),
+    PageSpec("disaster-recovery", "Disaster recovery", "handbook/disaster-recovery.md.j2",
+             "docgen.pages.disaster_recovery:context"),
+    # compliance comes after disaster-recovery (DESIGN.md navigation order)
+    PageSpec("compliance", "Compliance", "handbook/compliance.md.j2",
+             "docgen.pages.compliance:context"),
     PageSpec("cost", "Cost estimate", "handbook/cost.md.j2", "docgen.pages.cost_summary:context"),
 )

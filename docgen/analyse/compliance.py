@@ -1,0 +1,111 @@
+"""Compliance matrix: framework controls x stacks, from the security findings.
+
+A control is supported by the checks whose knowledge records map to it. In one stack it
+is *not met* when one of those checks fails, *depends* when one depends on a parameter
+or condition (and none fails), *met* when the checks that apply pass (a suppressed
+finding counts as met with an accepted exception, and is listed), and *not applicable*
+when no check applies to any resource of the stack. The matrix says what the templates
+show, nothing more: it is evidence for an assessment, not a certification.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from docgen.analyse.security import DEPENDS, FAIL, PASS, SUPPRESSED, Finding
+from docgen.knowledge.security import Check, Framework, SecurityKB
+
+MET, NOT_MET, DEPENDS_ON, NOT_APPLICABLE = "met", "not met", "depends", "not applicable"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlCell:
+    status: str
+    findings: tuple[Finding, ...]  # the failing / depending / suppressed ones, for links
+
+    @property
+    def exceptions(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.status == SUPPRESSED)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRow:
+    framework: Framework
+    control: str
+    checks: tuple[Check, ...]
+    sources: tuple[tuple[str, str, str], ...]  # (source id, rule/check ref, basis)
+    cells: tuple[ControlCell, ...]  # one per stack, in stack order
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceMatrix:
+    frameworks: tuple[Framework, ...]
+    stacks: tuple[str, ...]
+    rows: tuple[ControlRow, ...]
+
+    def rows_for(self, framework_id: str) -> tuple[ControlRow, ...]:
+        return tuple(r for r in self.rows if r.framework.id == framework_id)
+
+    def summary(self, framework_id: str) -> list[dict[str, int]]:
+        """Per stack: how many controls of the framework are met / not met / ..."""
+        out = []
+        for i in range(len(self.stacks)):
+            counts = {MET: 0, NOT_MET: 0, DEPENDS_ON: 0, NOT_APPLICABLE: 0}
+            for row in self.rows_for(framework_id):
+                counts[row.cells[i].status] += 1
+            out.append(counts)
+        return out
+
+
+def _natural(text: str) -> list[object]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+
+
+def cell_status(findings: Sequence[Finding]) -> ControlCell:
+    """Fold the findings of a control's checks in one stack into one verdict."""
+    statuses = {f.status for f in findings}
+    shown = tuple(f for f in findings if f.status in (FAIL, DEPENDS, SUPPRESSED))
+    if FAIL in statuses:
+        return ControlCell(NOT_MET, shown)
+    if DEPENDS in statuses:
+        return ControlCell(DEPENDS_ON, shown)
+    if statuses & {PASS, SUPPRESSED}:
+        return ControlCell(MET, shown)
+    return ControlCell(NOT_APPLICABLE, ())
+
+
+def build_matrix(
+    kb: SecurityKB, stacks: Sequence[tuple[str, Sequence[Finding]]]
+) -> ComplianceMatrix:
+    """``stacks``: (stack id, findings) in handbook order."""
+    controls: dict[tuple[str, str], tuple[list[Check], list[tuple[str, str, str]]]] = {}
+    for check in kb.checks:
+        for mapping in check.controls:
+            for cid in mapping.ids:
+                checks, sources = controls.setdefault((mapping.framework, cid), ([], []))
+                if check not in checks:
+                    checks.append(check)
+                src = (mapping.source, mapping.ref, mapping.basis)
+                if src not in sources:
+                    sources.append(src)
+    by_stack: list[Mapping[str, list[Finding]]] = []
+    for _sid, findings in stacks:
+        index: dict[str, list[Finding]] = {}
+        for f in findings:
+            index.setdefault(f.check.id, []).append(f)
+        by_stack.append(index)
+    fw_order = {f.id: i for i, f in enumerate(kb.frameworks)}
+    rows = []
+    for (fw_id, cid), (checks, sources) in sorted(
+        controls.items(), key=lambda kv: (fw_order.get(kv[0][0], 99), _natural(kv[0][1]))
+    ):
+        framework = kb.framework(fw_id)
+        if framework is None:
+            continue
+        cells = tuple(
+            cell_status([f for c in checks for f in index.get(c.id, [])]) for index in by_stack
+        )
+        rows.append(ControlRow(framework, cid, tuple(checks), tuple(sources), cells))
+    return ComplianceMatrix(kb.frameworks, tuple(s for s, _ in stacks), tuple(rows))

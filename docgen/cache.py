@@ -1,0 +1,392 @@
+"""Content-hash cache: a run with nothing changed costs hashing, not parsing.
+
+``docgen generate`` runs on every commit and on every keystroke under ``mkdocs serve``;
+almost always only one template (or nothing) changed since the previous run. So every
+page set is stored under a key made of the *content* of everything it is rendered
+from, and a later run re-uses it when the key is the same. Time stamps are never
+used: a touched but identical file is a hit, a restored old file is a hit again.
+
+What a key covers (a change to any of these renders the affected pages again):
+
+* **global** -- the docgen version and the bytes of the docgen package (code and the
+  knowledge base under ``docgen/knowledge/``), the page templates (package and the
+  user's ``paths.page_templates``), the user's ``paths.knowledge`` folder, the parsed
+  ``docgen.yml`` minus the per-stack entries, and live outputs files (``cfn-outputs/``
+  and every ``outputs_file``);
+* **per stack** -- global + the stack's own ``docgen.yml`` entry + its template bytes +
+  its notes folder + the *cross-stack digest*: for every stack its id, name, region,
+  role and wiring and the *surface* of its template (Parameters, Outputs, Mappings,
+  Conditions, imports, nested stacks -- what per-stack pages read of other stacks:
+  exports and imports for "imported by", parameter defaults to resolve export names,
+  parameter and output descriptions for the deployment order) + the full
+  bytes of the stacks it is wired to in ``docgen.yml`` (pages follow a wiring into the
+  other template's resources);
+* **handbook-wide pages** -- global + every stack key + the invalid stacks + the
+  top-level notes (they summarise all stacks).
+
+So editing a resource in one template re-renders that stack and the handbook-wide
+pages; editing an output (a surface change) re-renders every stack, because "imported
+by" lists may change. Per-stack page code that reads another stack's *resources*
+must reach it through a ``docgen.yml`` wiring, or its pages could be stale.
+
+The cache lives in ``<project root>/.docgen-cache/`` (outside ``runbooks/``,
+gitignored). ``DOCGEN_CACHE=0`` disables it; it is also off when pages carry a
+generation time or revision (``site.show_generated_at`` / ``site.show_revision``),
+since those differ per run. Everything written is exactly what a fresh render gives
+(tests compare cached and uncached trees byte for byte); a cache that cannot be read
+or written is ignored, never an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from docgen.diagnostics import Diagnostic
+from docgen.model import Handbook, ProjectConfig, Stack, StackConfig, Template
+
+CACHE_DIR = ".docgen-cache"
+FORMAT = 1  # bump when the layout of cache files changes
+_SKIP_DIRS = {"__pycache__", ".git", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+
+
+def _h(*parts: Any) -> str:
+    """A stable digest of strings/bytes (others through ``repr``)."""
+    digest = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def file_digest(path: str) -> str | None:
+    """Digest of a file's bytes; None when it cannot be read (never cached then)."""
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.blake2b(fh.read(), digest_size=20).hexdigest()
+    except OSError:
+        return None
+
+
+def tree_digest(folder: str | None, *, top_level_only: bool = False) -> str:
+    """Digest of every file under ``folder`` (relative names and bytes); '' if absent."""
+    if not folder or not os.path.isdir(folder):
+        return ""
+    parts: list[Any] = []
+    for base, dirs, files in os.walk(folder):
+        dirs[:] = [] if top_level_only else sorted(d for d in dirs if d not in _SKIP_DIRS)
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            full = os.path.join(base, name)
+            parts += [os.path.relpath(full, folder), file_digest(full) or "unreadable"]
+    return _h(*parts)
+
+
+def package_dirs() -> list[str]:
+    """docgen's own code, knowledge base and page templates (what the version stands for).
+
+    Hashing the bytes, not just ``__version__``, keeps a source checkout honest: an
+    edited page function or knowledge file re-renders without a version bump.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    packaged = os.path.join(here, "templates")  # as docgen.render.templates_dir() (no Jinja)
+    templates = packaged if os.path.isdir(packaged) else os.path.join(os.path.dirname(here),
+                                                                      "templates")
+    return list(dict.fromkeys([here, templates]))
+
+
+def _project_repr(project: ProjectConfig) -> str:
+    """The parsed docgen.yml minus the per-stack entries and the output folder."""
+    return repr(dataclasses.replace(project, stacks=(), docs_dir=""))
+
+
+def _outputs_files(project: ProjectConfig, configs: Sequence[StackConfig]) -> list[str]:
+    files = [c.outputs_file for c in configs if c.outputs_file]
+    for env in project.environments:
+        files += list(env.outputs_files.values())
+    return [f if os.path.isabs(f) else os.path.join(project.root, f) for f in files]
+
+
+def global_key(project: ProjectConfig, configs: Sequence[StackConfig]) -> str:
+    import docgen
+
+    outputs = sorted(set(_outputs_files(project, configs)))
+    return _h(
+        "docgen-cache", FORMAT, docgen.__version__,
+        *(tree_digest(d) for d in package_dirs()),
+        "page_templates", tree_digest(project.page_templates_dir),
+        "knowledge", tree_digest(project.knowledge_dir),
+        "project", _project_repr(project),
+        "cfn-outputs", tree_digest(os.path.join(project.root, "cfn-outputs")),
+        *(x for f in outputs for x in (f, file_digest(f) or "")),
+    )
+
+
+def surface(template: Template) -> str:
+    """What per-stack pages of *other* stacks read of this template (see module doc)."""
+    raw = template.raw
+    return _h(*(repr(raw.get(section)) for section in
+                ("Parameters", "Outputs", "Mappings", "Conditions")),
+              repr(template.imports),
+              repr([(n.logical_id, n.template_url, n.local_path) for n in template.nested_stacks]))
+
+
+def _stack_repr(cfg: StackConfig) -> str:
+    return repr(cfg)
+
+
+def _cross_repr(cfg: StackConfig) -> str:
+    return repr((cfg.id, cfg.template_path, cfg.name, cfg.region, cfg.role,
+                 [(w.parameter, w.from_stack, w.output) for w in cfg.wiring]))
+
+
+# --- lazily loaded stacks -----------------------------------------------------------
+
+
+class LazyStack(Stack):
+    """A :class:`Stack` whose template is parsed on first access.
+
+    When every page comes from the cache nothing needs the templates, so none are
+    parsed; any code that does look (the CLI, the plugin, a page) gets the real
+    template, loaded then.
+    """
+
+    __slots__ = ("_load", "_loaded")
+
+    def __init__(self, config: StackConfig, template: Template | None = None, *,
+                 load: Callable[[], Template] | None = None) -> None:
+        object.__setattr__(self, "config", config)
+        object.__setattr__(self, "_loaded", template)
+        object.__setattr__(self, "_load", load)
+
+    @property  # type: ignore[override]
+    def template(self) -> Template:
+        loaded: Template | None = self._loaded
+        if loaded is None:
+            assert self._load is not None
+            loaded = self._load()
+            object.__setattr__(self, "_loaded", loaded)
+        return loaded
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
+
+
+# --- the store ----------------------------------------------------------------------
+
+
+def enabled(project: ProjectConfig) -> bool:
+    if os.environ.get("DOCGEN_CACHE", "1").strip().lower() in ("0", "no", "false", "off"):
+        return False
+    return not (project.show_generated_at or project.show_revision)
+
+
+def cache_dir(project: ProjectConfig) -> str:
+    return os.path.join(project.root, CACHE_DIR)
+
+
+class Store:
+    """Files under ``.docgen-cache/``: ``loads.json`` (per template bytes: valid?,
+    diagnostics, surface) and ``pages/<key>.json`` (a rendered page set)."""
+
+    def __init__(self, folder: str | None) -> None:
+        """``folder`` None: a disabled cache (nothing read, nothing written)."""
+        self.folder = folder or ""
+        self.loads: dict[str, Any] = {}
+        self.loads_dirty = False
+        self.used: set[str] = set()
+        self.wrote = False
+        self.tainted = False  # an input changed during the run: store nothing
+        if not folder:
+            self.tainted = True  # never writes
+            return
+        try:
+            with open(os.path.join(folder, "loads.json"), encoding="utf-8") as fh:
+                data = json.load(fh)
+            if isinstance(data, dict) and data.get("format") == FORMAT:
+                self.loads = data.get("entries", {})
+        except (OSError, ValueError):
+            pass
+
+    def _write(self, rel: str, payload: Any) -> None:
+        if self.tainted:
+            return
+        full = os.path.join(self.folder, rel)
+        tmp = ""
+        try:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(full))
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, ensure_ascii=False, separators=(",", ":"))
+            os.replace(tmp, full)
+            self.wrote = True
+        except OSError:  # a read-only or full disk: the cache is optional
+            if tmp:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def get_pages(self, key: str) -> dict[str, str] | None:
+        self.used.add(key)
+        if not self.folder:
+            return None
+        try:
+            with open(os.path.join(self.folder, "pages", f"{key}.json"), encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("key") != key:
+            return None
+        pages = data.get("pages")
+        return pages if isinstance(pages, dict) else None
+
+    def put_pages(self, key: str, pages: dict[str, str]) -> None:
+        self._write(os.path.join("pages", f"{key}.json"), {"key": key, "pages": pages})
+
+    def put_load(self, key: str, entry: dict[str, Any]) -> None:
+        self.loads[key] = entry
+        self.loads_dirty = True
+
+    def finish(self, live_load_keys: set[str]) -> None:
+        """Persist the load index and drop page sets no longer reachable."""
+        if self.tainted:
+            return
+        if self.loads_dirty:
+            keep = {k: v for k, v in self.loads.items() if k in live_load_keys}
+            self._write("loads.json", {"format": FORMAT, "entries": keep})
+        if self.wrote:  # prune only after a run that added something
+            folder = os.path.join(self.folder, "pages")
+            with contextlib.suppress(OSError):
+                for name in os.listdir(folder):
+                    if name.endswith(".json") and name[:-5] not in self.used:
+                        os.unlink(os.path.join(folder, name))
+
+
+# --- the cached build ---------------------------------------------------------------
+
+
+def _diag_to_json(d: Diagnostic) -> list[Any]:
+    return [d.file, d.line, d.col, d.message, d.severity]
+
+
+def _diag_from_json(item: list[Any]) -> Diagnostic:
+    return Diagnostic(item[0], int(item[1]), int(item[2]), item[3], item[4])
+
+
+def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Diagnostic],
+          keep_going: bool) -> Any:
+    """``generate.build`` with the cache: returns a ``generate.Result``."""
+    from docgen.generate import Result, _load_one
+    from docgen.parallel import map_ordered
+
+    store = Store(cache_dir(project) if enabled(project) else None)
+    gkey = global_key(project, configs)
+    digests = [file_digest(c.template_path) for c in configs]
+    load_keys = [_h("load", gkey, c.template_path, d) if d else "" for c, d in
+                 zip(configs, digests, strict=True)]
+
+    # 1. loading: cached outcome per template bytes, parse only the new ones
+    templates: dict[int, Template] = {}
+    todo = [i for i, k in enumerate(load_keys) if not k or k not in store.loads]
+    for i, (tpl, found) in zip(todo, map_ordered(_load_one, [configs[i].template_path
+                                                             for i in todo]), strict=True):
+        entry = {"valid": tpl is not None, "diagnostics": [_diag_to_json(d) for d in found],
+                 "surface": surface(tpl) if tpl is not None else ""}  # type: ignore[arg-type]
+        if tpl is not None:
+            templates[i] = tpl  # type: ignore[assignment]
+        if load_keys[i]:
+            store.put_load(load_keys[i], entry)
+        else:
+            store.loads[f"uncached-{i}"] = entry
+    entries = [store.loads[k] if k else store.loads[f"uncached-{i}"]
+               for i, k in enumerate(load_keys)]
+    for entry in entries:
+        diags.extend(_diag_from_json(d) for d in entry["diagnostics"])
+    valid_idx = [i for i, entry in enumerate(entries) if entry["valid"]]
+    invalid_ids = [configs[i].id for i, entry in enumerate(entries) if not entry["valid"]]
+    if any(d.is_error for d in diags) and not keep_going:
+        store.finish(set(load_keys))
+        return Result(None, {}, diags, invalid_ids)
+
+    def loader(i: int) -> Callable[[], Template]:
+        def load() -> Template:
+            tpl, _ = _load_one(configs[i].template_path)
+            if tpl is None or file_digest(configs[i].template_path) != digests[i]:
+                store.tainted = True  # the file changed under us: keep nothing from this run
+            if tpl is None:
+                from docgen.diagnostics import DocgenError
+
+                raise DocgenError(f"{configs[i].template_path}: changed during the run")
+            return tpl  # type: ignore[return-value]
+        return load
+
+    stacks = tuple(LazyStack(configs[i], templates.get(i), load=loader(i)) for i in valid_idx)
+    handbook = Handbook(project, stacks)
+
+    # 2. keys
+    by_id = {configs[i].id: i for i in valid_idx}
+    cross = _h(*(x for i in valid_idx for x in (_cross_repr(configs[i]),
+                                                 entries[i]["surface"])))
+    notes = project.notes_dir
+    stack_keys = []
+    for i in valid_idx:
+        cfg = configs[i]
+        wired = sorted({w.from_stack for w in cfg.wiring})
+        stack_keys.append(_h(
+            "stack", gkey, _stack_repr(cfg), digests[i], cross,
+            tree_digest(os.path.join(notes, cfg.id)) if notes else "",
+            *(x for sid in wired for x in (sid, digests[by_id[sid]] if sid in by_id else "-"))))
+    hb_key = _h("handbook", gkey, *stack_keys, *invalid_ids,
+                tree_digest(notes, top_level_only=True) if notes else "")
+
+    # 3. pages: cached sets, render the rest (stacks in parallel when it pays)
+    pages: dict[str, str] = {}
+    hb_pages = store.get_pages(hb_key)
+    cached = [store.get_pages(k) for k in stack_keys]
+    missing = [n for n, got in enumerate(cached) if got is None]
+    if missing or hb_pages is None:
+        from docgen.parallel import render_stacks
+        from docgen.render import environment, render_handbook_pages
+
+        if len(missing) > 1 or (missing and hb_pages is None):
+            preload([s for s in stacks if not s.is_loaded])
+            if any(file_digest(configs[i].template_path) != digests[i] for i in valid_idx):
+                store.tainted = True  # a template changed during the run
+        # Like render.render_all: handbook pages first, one memo for all pages, so the
+        # handbook-wide analyses they compute are inherited by the forked stack workers.
+        env = environment(project.page_templates_dir)
+        memo: dict[Any, Any] = {}
+        if hb_pages is None:
+            hb_pages = render_handbook_pages(handbook, env, memo)
+            store.put_pages(hb_key, hb_pages)
+        rendered = render_stacks(handbook, missing, env, memo)
+        for n, got in zip(missing, rendered, strict=True):
+            cached[n] = got
+            store.put_pages(stack_keys[n], got)
+    pages.update(hb_pages)
+    for got in cached:
+        pages.update(got or {})
+    store.finish({k for k in load_keys if k})
+    return Result(handbook, dict(sorted(pages.items())), diags, invalid_ids)
+
+
+def preload(lazy: Sequence[Stack]) -> None:
+    """Parse templates that rendering will need, across processes when it pays."""
+    from docgen.generate import _load_one
+    from docgen.parallel import map_ordered
+
+    todo = [s for s in lazy if isinstance(s, LazyStack) and not s.is_loaded]
+    for stack, (tpl, _) in zip(todo, map_ordered(_load_one, [s.config.template_path
+                                                             for s in todo]), strict=True):
+        if tpl is not None:
+            object.__setattr__(stack, "_loaded", tpl)
+        else:
+            stack.template  # noqa: B018 -- raises the "changed during the run" error

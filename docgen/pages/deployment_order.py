@@ -1,0 +1,163 @@
+"""Handbook page ``deployment-order``: which stack first, and the commands in that order.
+
+The order comes from :mod:`docgen.analyse.order`; the deploy commands are the deploy
+page's own (:func:`docgen.pages.deploy.target_commands`), so both pages always show
+the same command for a stack. A wired parameter becomes a ``describe-stacks`` lookup
+of the source stack's output right before the stack that needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from docgen import commands as c
+from docgen import stackinfo
+from docgen.analyse.order import DeploymentOrder, Edge, FollowUp, analyse
+from docgen.intrinsics import render
+from docgen.model import Environment, Handbook, OutputWiring, Stack
+from docgen.pages import PageContext
+from docgen.pages.common import tabs
+from docgen.pages.deploy import target_commands
+
+CACHE_KEY = "analyse.order"
+
+
+def deployment_order(ctx: PageContext) -> DeploymentOrder:
+    """The order analysis, computed once per run and shared by every page that needs it."""
+    return ctx.cached(CACHE_KEY, lambda: analyse(ctx.handbook))  # type: ignore[no-any-return]
+
+
+def edge_label(e: Edge) -> str:
+    """A short label for a graph edge or a list item."""
+    if e.kind == "export":
+        return f"export {e.detail}"
+    if e.kind == "nested":
+        return f"nested stack {e.detail}"
+    return f"{e.output} → {e.parameter}"
+
+
+def edge_item(e: Edge) -> dict[str, Any]:
+    """An edge as data for the templates (which format it and escape every name)."""
+    return {"kind": e.kind, "before": e.before, "after": e.after, "detail": e.detail,
+            "output": e.output or "", "parameter": e.parameter or "", "pattern": e.pattern,
+            "envs": list(e.envs)}
+
+
+def _with_wiring(stack: Stack, add: tuple[OutputWiring, ...] = (),
+                 drop: frozenset[str] = frozenset()) -> Stack:
+    """The stack as deployed in one pass: extra wiring added, deferred wiring removed."""
+    wiring = tuple(w for w in stack.config.wiring if w.parameter not in drop) + add
+    return Stack(dataclasses.replace(stack.config, wiring=wiring), stack.template)
+
+
+def _comment(text: str) -> c.Raw:
+    return c.Raw("# " + " ".join(text.split()))
+
+
+def _target(handbook: Handbook, stack: Stack, env: Environment | None) -> stackinfo.Target:
+    for t in stackinfo.targets(handbook, stack):
+        if t.env == (env.name if env else None):
+            return t
+    return stackinfo.targets(handbook, stack)[0]
+
+
+def sequence(handbook: Handbook, result: DeploymentOrder, env: Environment | None
+             ) -> tuple[list[Any], list[str]]:
+    """(steps, variables to export first) for one environment."""
+    steps: list[Any] = [c.Raw("set -euo pipefail")]
+    exports: list[str] = []
+    deferred: dict[str, frozenset[str]] = {}
+    for f in result.follow_ups:
+        deferred[f.stack] = deferred.get(f.stack, frozenset()) | {f.parameter}
+    n = 0
+    for sid in result.order:
+        stack = handbook.stack(sid)
+        if stack is None:
+            continue
+        parent = result.parent_of(sid)
+        if parent is not None:
+            steps.append(_comment(f"{sid}: deployed by {parent[0]} as its nested stack "
+                                  f"{parent[1]} (no separate deployment)"))
+            continue
+        n += 1
+        one_pass = _with_wiring(stack, drop=deferred.get(sid, frozenset()))
+        target = _target(handbook, one_pass, env)
+        cmds = target_commands(handbook, one_pass, target)
+        where = f" in {target.region}" if target.region else ""
+        note = ""
+        if sid in deferred:
+            note = f" (first pass: {', '.join(sorted(deferred[sid]))} left at the default)"
+        steps.append(_comment(f"{n}. {sid}: stack {target.stack_name}{where}{note}"))
+        steps.extend(cmds["deploy"])
+        exports.extend(e for e in cmds["exports"] if e not in exports)
+    for f in (*result.follow_ups, *(h for h in result.hints if h.second_pass)):
+        stack = handbook.stack(f.stack)
+        if stack is None:
+            continue
+        n += 1
+        second = _with_wiring(stack, add=(OutputWiring(f.parameter, f.from_stack, f.output),))
+        target = _target(handbook, second, env)
+        cmds = target_commands(handbook, second, target)
+        why = "wired in docgen.yml" if f.source == "config" else \
+            "from the template's descriptions; confirm before running"
+        steps.append(_comment(f"{n}. {f.stack} again: {f.parameter} <- output {f.output} of "
+                              f"{f.from_stack} ({why})"))
+        steps.extend(cmds["deploy"])
+        exports.extend(e for e in cmds["exports"] if e not in exports)
+    return steps, exports
+
+
+def _follow(f: FollowUp) -> dict[str, Any]:
+    return {"stack": f.stack, "parameter": f.parameter, "from_stack": f.from_stack,
+            "output": f.output, "reason": f.reason, "source": f.source,
+            "default": render(f.default) if f.default is not None else "",
+            "second_pass": f.second_pass}
+
+
+def context(ctx: PageContext) -> Mapping[str, Any] | None:
+    hb = ctx.handbook
+    if not hb.stacks:
+        return None
+    result = deployment_order(ctx)
+    node_id = {sid: f"S{i + 1}" for i, sid in enumerate(result.order)}
+    nodes = []
+    for sid in result.order:
+        st = hb.stack(sid)
+        assert st is not None
+        label = st.name + (f" ({st.config.region})" if st.config.region else "")
+        nodes.append({"id": node_id[sid], "label": label})
+    graph_edges = [{"from": node_id[e.before], "to": node_id[e.after], "label": edge_label(e),
+                    "dashed": False} for e in result.edges]
+    for f in (*result.follow_ups, *(h for h in result.hints if h.second_pass)):
+        graph_edges.append({"from": node_id[f.from_stack], "to": node_id[f.stack],
+                            "label": f"second deployment: {f.output} → {f.parameter}",
+                            "dashed": True})
+    steps = []
+    for sid in result.order:
+        st = hb.stack(sid)
+        assert st is not None
+        parent = result.parent_of(sid)
+        steps.append({
+            "id": sid, "name": st.name, "region": st.config.region or "",
+            "role": st.config.role,
+            "after": [edge_item(e) for e in result.depends_on(sid)],
+            "nested_in": {"parent": parent[0], "logical_id": parent[1]} if parent else None,
+        })
+    envs: tuple[Environment | None, ...] = hb.project.environments or (None,)
+    per_env = [(env, *sequence(hb, result, env)) for env in envs]
+    exports = sorted({e for _, _, ex in per_env for e in ex})
+    parallel = [list(level) for level in result.levels if len(level) > 1]
+    return {
+        "nodes": nodes, "edges": graph_edges, "steps": steps,
+        "follow_ups": [_follow(f) for f in result.follow_ups],
+        "hints": [_follow(h) for h in result.hints],
+        "dangling": [{"stack": d.stack, "expression": d.expression, "names": list(d.names),
+                      "reason": d.reason} for d in result.dangling],
+        "warnings": [{"stack": w.stack, "message": w.message} for w in result.warnings],
+        "parallel": parallel,
+        "sequence": tabs([(env.name if env else None, steps_) for env, steps_, _ in per_env]),
+        "exports": exports,
+        "independent": not result.edges and len(result.order) > 1,
+    }

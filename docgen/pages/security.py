@@ -1,0 +1,144 @@
+"""Stack page ``security``: findings, encryption, network exposure and IAM of one stack.
+
+The analysis is :mod:`docgen.analyse.posture` (computed once per run and shared with the
+handbook-wide ``compliance`` page through ``ctx.cached``); this module turns it into rows
+of plain values for the template. Every string still goes through an escape filter in
+the template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from docgen.analyse.posture import SecurityReport, analyse
+from docgen.analyse.security import Finding
+from docgen.intrinsics import render
+from docgen.knowledge.security import SecurityKB, load
+from docgen.model import Stack
+from docgen.pages import PageContext
+from docgen.pages.common import where
+
+FRAMEWORK_SHORT = {"hipaa": "HIPAA", "pci-dss-4": "PCI DSS 4.0", "soc2": "SOC 2", "gdpr": "GDPR"}
+
+
+def knowledge(ctx: PageContext) -> SecurityKB:
+    return ctx.cached(("security", "kb"), lambda: load(ctx.handbook.project.knowledge_dir))
+
+
+def report(ctx: PageContext, stack: Stack) -> SecurityReport:
+    """The stack's security analysis, computed once per run."""
+    return ctx.cached(("security", stack.id), lambda: analyse(stack.template, knowledge(ctx)))
+
+
+def controls_text(finding: Finding, kb: SecurityKB) -> list[str]:
+    out = []
+    for m in finding.check.controls:
+        fw = kb.framework(m.framework)
+        name = FRAMEWORK_SHORT.get(m.framework, fw.name if fw else m.framework)
+        src = kb.sources.get(m.source)
+        basis = " (by analogy)" if m.basis == "analogy" else ""
+        out.append(f"{name} {', '.join(m.ids)}{basis} — {src.title if src else m.source}")
+    return out
+
+
+def _finding_row(ctx: PageContext, f: Finding, kb: SecurityKB) -> dict[str, Any]:
+    default = None
+    if f.default is not None:
+        default = {
+            "value": render(f.default.value),
+            "source": f.default.source,
+            "note": f.default.note,
+        }
+    return {
+        "anchor": f.anchor,
+        "title": f.check.title,
+        "id": f.check.id,
+        "severity": f.check.severity,
+        "status": f.status,
+        "resource": f.resource,
+        "type": f.resource_type,
+        "where": where(ctx.handbook, f.location),
+        "message": f.message,
+        "rationale": f.check.rationale,
+        "remediation": f.check.remediation.rstrip("\n"),
+        "source": f.check.source,
+        "depends_on": list(f.depends_on),
+        "branches": [{"label": b.label, "status": b.status} for b in f.branches],
+        "default": default,
+        "controls": controls_text(f, kb),
+        "condition": f.resource_condition,
+        "suppression": f.suppression,
+        "suppressed_status": f.suppressed_status,
+    }
+
+
+def uncovered_types(stack: Stack, kb: SecurityKB) -> list[str]:
+    """Resource types present that no security check looks at (said plainly)."""
+    covered = {t for c in kb.checks for t in c.resource_types}
+    return sorted({r.type for r in stack.template.resources} - covered)
+
+
+def _passed(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    by_check: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        if f.status == "pass":
+            row = by_check.setdefault(
+                f.check.id, {"title": f.check.title, "id": f.check.id, "resources": []}
+            )
+            row["resources"].append(f.resource)
+    return list(by_check.values())
+
+
+def context(ctx: PageContext) -> Mapping[str, Any] | None:
+    stack = ctx.stack
+    assert stack is not None
+    kb = knowledge(ctx)
+    rep = report(ctx, stack)
+    counts = rep.counts()
+    return {
+        "summary": [{"severity": sev, **c} for sev, c in counts.items()],
+        "total_problems": len(rep.problems),
+        "encryption": [
+            {
+                "resource": r.resource,
+                "label": r.label,
+                "where": where(ctx.handbook, r.location),
+                "at_rest": r.at_rest,
+                "in_transit": r.in_transit,
+                "key": r.key,
+            }
+            for r in rep.encryption
+        ],
+        "exposure": [
+            {
+                "kind": e.kind,
+                "resource": e.resource,
+                "detail": e.detail,
+                "status": e.status,
+                "anchor": e.anchor,
+                "where": where(ctx.handbook, e.location),
+            }
+            for e in rep.exposure
+        ],
+        "identities": [
+            {
+                "name": i.name,
+                "kind": i.kind,
+                "where": where(ctx.handbook, i.location),
+                "assumed_by": list(i.assumed_by),
+                "managed": list(i.managed_policies),
+                "inline": [{"name": n, "actions": list(a)} for n, a in i.inline_policies],
+                "attached": list(i.attached_policies),
+                "wildcard_actions": list(i.wildcard_actions),
+                "wildcard_resources": i.wildcard_resources,
+                "admin": i.admin,
+            }
+            for i in rep.identities
+        ],
+        "findings": [_finding_row(ctx, f, kb) for f in rep.problems],
+        "suppressed": [_finding_row(ctx, f, kb) for f in rep.suppressed],
+        "passed": _passed(rep.findings),
+        "uncovered": uncovered_types(stack, kb),
+        "frameworks": [FRAMEWORK_SHORT.get(f.id, f.name) for f in kb.frameworks],
+    }
