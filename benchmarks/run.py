@@ -98,36 +98,36 @@ class Row:
 
 
 def docgen_cmd() -> list[str]:
+    """The ``docgen`` console script beside this interpreter (a version manager's shim
+    on PATH, such as pyenv's, would add its own start-up to every figure)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "docgen")
+    if os.access(beside, os.X_OK):
+        return [beside]
     exe = shutil.which("docgen")
     return [exe] if exe else [sys.executable, "-m", "docgen"]
 
 
 def timed(cmd: Sequence[str], cwd: str, env: dict[str, str] | None = None,
-          ok: Sequence[int] = (0,)) -> float:
+          ok: Sequence[int] = (0,), rss: list[float] | None = None) -> float:
+    """Wall time of ``cmd``; its peak RSS (MB, largest process of its tree) into ``rss``."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if proc.returncode not in ok:
-        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd[:4])} "
-                         f"...\n{proc.stderr[-3000:]}")
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in ok:
+            err.seek(0)
+            raise SystemExit(f"benchmark command failed ({proc.returncode}): "
+                             f"{' '.join(cmd[:4])} ...\n{err.read()[-3000:].decode()}")
+    if rss is not None:
+        rss.append(usage.ru_maxrss / 1024)
     return elapsed
 
 
-def peak_rss_mb(cmd: Sequence[str], cwd: str, env: dict[str, str] | None = None) -> float:
-    """Peak RSS of the largest process of ``cmd`` (getrusage of a dedicated parent)."""
-    probe = ("import resource, subprocess, sys, json\n"
-             "subprocess.run(json.loads(sys.argv[1]), stdout=subprocess.DEVNULL, "
-             "stderr=subprocess.DEVNULL)\n"
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
-    out = subprocess.run([sys.executable, "-c", probe, json.dumps(list(cmd))], cwd=cwd, env=env,
-                         capture_output=True, text=True, check=True).stdout
-    return int(out.strip()) / 1024
-
-
-def imported_modules(cmd_args: Sequence[str], cwd: str) -> set[str]:
+def imported_modules(cmd_args: Sequence[str], cwd: str, env: dict[str, str]) -> set[str]:
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "docgen", *cmd_args],
-                          cwd=cwd, capture_output=True, text=True, check=False)
+                          cwd=cwd, env=env, capture_output=True, text=True, check=False)
     mods = set()
     for line in proc.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -169,7 +169,12 @@ def machine() -> dict[str, str]:
 
 
 def profile_child(kind: str, args: list[str]) -> None:
-    """``run.py _profile KIND ARGS...``: in-process profile of one docgen command."""
+    """``run.py _profile KIND ARGS...``: in-process profile of one docgen command.
+
+    ``BENCH_PROFILE=pages`` times each page render only (cheap, the whole corpus);
+    ``cprofile`` runs cProfile too (slow: pass fewer templates).
+    """
+    import docgen
     from docgen import render
     from docgen.cli import main
 
@@ -185,34 +190,43 @@ def profile_child(kind: str, args: list[str]) -> None:
             per_page.setdefault(key, []).append(time.perf_counter() - start)
 
     render.render_page = timed_page  # type: ignore[assignment]
+    use_cprofile = os.environ.get("BENCH_PROFILE") == "cprofile"
     prof = cProfile.Profile()
-    prof.enable()
+    start = time.perf_counter()
+    if use_cprofile:
+        prof.enable()
     try:
         main(args, standalone_mode=False)
     except SystemExit:
         pass
-    prof.disable()
-    buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf)
-    stats.sort_stats("cumulative").print_stats(r"docgen|yaml|jinja2", 30)
-    cumulative = buf.getvalue()
-    buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf)
-    stats.sort_stats("tottime").print_stats(15)
-    pages = sorted(((k, sum(v), len(v)) for k, v in per_page.items()), key=lambda x: -x[1])
-    print(json.dumps({"kind": kind, "pages": pages, "cumulative": _trim(cumulative),
-                      "tottime": _trim(buf.getvalue())}))
+    if use_cprofile:
+        prof.disable()
+    total = time.perf_counter() - start
+    out: dict[str, Any] = {"kind": kind, "total": total}
+    out["pages"] = sorted(((k, sum(v), len(v)) for k, v in per_page.items()),
+                          key=lambda x: -x[1])
+    if use_cprofile:
+        strip = os.path.dirname(os.path.dirname(os.path.abspath(docgen.__file__))) + "/"
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(
+            r"docgen|yaml|jinja2", 30)
+        out["cumulative"] = _trim(buf.getvalue(), strip)
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(15)
+        out["tottime"] = _trim(buf.getvalue(), strip)
+    print(json.dumps(out))
 
 
-def _trim(text: str) -> str:
+def _trim(text: str, strip: str) -> str:
     lines = text.splitlines()
     start = next((i for i, ln in enumerate(lines) if ln.strip().startswith("ncalls")), 0)
-    return "\n".join(ln.replace(ROOT + "/", "").replace(sys.prefix + "/", "")
+    return "\n".join(ln.replace(strip, "").replace(sys.prefix + "/", "")
                      for ln in lines[start:] if ln.strip())
 
 
-def profile(kind: str, args: list[str], cwd: str) -> dict[str, Any]:
-    env = {**os.environ, "DOCGEN_JOBS": "1", "DOCGEN_CACHE": "0"}
+def profile(kind: str, args: list[str], cwd: str, base_env: dict[str, str],
+            mode: str = "cprofile") -> dict[str, Any]:
+    env = {**base_env, "DOCGEN_JOBS": "1", "DOCGEN_CACHE": "0", "BENCH_PROFILE": mode}
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "_profile", kind, *args],
                           cwd=cwd, env=env, capture_output=True, text=True, check=False)
     last = proc.stdout.strip().splitlines()[-1:] or ["{}"]
@@ -233,6 +247,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 repeat, no site build, no profiles")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--live", action="store_true",
+                    help="run the working tree itself, not a snapshot taken at the start")
     ap.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"),
                     help="Markdown results file ('' to skip writing)")
     opts = ap.parse_args()
@@ -271,6 +287,13 @@ def main() -> None:
         valid = [f for f in files if load_template(f)[0] is not None]
         facts["valid"] = len(valid)
 
+        if not opts.live:  # a frozen copy: others may edit the tree during the run
+            src = os.path.join(work, "src")
+            skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+            shutil.copytree(os.path.join(ROOT, "docgen"), os.path.join(src, "docgen"), ignore=skip)
+            shutil.copytree(os.path.join(ROOT, "templates"), os.path.join(src, "templates"))
+            base_env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (src, base_env.get("PYTHONPATH", "")) if p)
         say(f"corpus: {len(files)} templates ({len(valid)} valid), work dir {work}")
         empty = os.path.join(work, "empty")
         os.makedirs(empty)
@@ -292,6 +315,15 @@ def main() -> None:
         for _ in range(n):
             r.times.append(timed([*docgen, "validate", corpus], empty, base_env, ok=(0, 1)))
         say(f"validate {r.median:.2f}s")
+        r = row("validate-par", "  validate loop on both cores (docgen.parallel.check_files)",
+                "what `docgen validate` costs once it uses check_files")
+        probe = ("import sys\nfrom docgen.discover import find_templates\n"
+                 "from docgen.parallel import check_files\n"
+                 "files, _ = find_templates([sys.argv[1]])\n"
+                 "for ok, diags in check_files(files):\n"
+                 "    for d in diags:\n        print(d, file=sys.stderr)\n")
+        for _ in range(n):
+            r.times.append(timed([sys.executable, "-c", probe, corpus], empty, base_env))
 
         # 3. generate: cold, no-op, one template edited
         gen_args = ["generate", corpus, "--docs-dir", "docs", "--keep-going"]
@@ -303,10 +335,13 @@ def main() -> None:
         victim = sizes[len(sizes) // 2][1]
         facts["edited_template"] = os.path.relpath(victim, corpus)
         project = ""
+        rss_cold: list[float] = []
+        rss_serial: list[float] = []
         for k in range(n):
             project = os.path.join(work, f"gen-{k}")
             os.makedirs(project)
-            cold.times.append(timed([*docgen, *gen_args], project, base_env, ok=(0, 1)))
+            cold.times.append(timed([*docgen, *gen_args], project, base_env, ok=(0, 1),
+                                    rss=rss_cold))
             noop.times.append(timed([*docgen, *gen_args], project, base_env, ok=(0, 1)))
             with open(victim, "a", encoding="utf-8") as fh:
                 fh.write(f"\n# benchmark edit {k}\n")
@@ -316,7 +351,8 @@ def main() -> None:
             project_s = os.path.join(work, f"gen-serial-{k}")
             os.makedirs(project_s)
             serial.times.append(timed([*docgen, *gen_args], project_s,
-                                      {**base_env, "DOCGEN_JOBS": "1"}, ok=(0, 1)))
+                                      {**base_env, "DOCGEN_JOBS": "1"}, ok=(0, 1),
+                                      rss=rss_serial))
         say(f"serial {serial.median:.2f}s")
         # identical output, parallel vs serial, cached vs fresh
         from docgen.generate import read_tree
@@ -334,14 +370,8 @@ def main() -> None:
         facts["pages_bytes"] = sum(len(t.encode()) for t in
                                    read_tree(os.path.join(fresh, "docs", "runbooks")).values())
 
-        # 4. peak RSS of the cold corpus generation
-        rss_dir = os.path.join(work, "rss")
-        os.makedirs(rss_dir)
-        facts["rss_mb"] = peak_rss_mb([*docgen, *gen_args], rss_dir, base_env)
-        rss_dir1 = os.path.join(work, "rss1")
-        os.makedirs(rss_dir1)
-        facts["rss_mb_serial"] = peak_rss_mb([*docgen, *gen_args], rss_dir1,
-                                             {**base_env, "DOCGEN_JOBS": "1"})
+        facts["rss_mb"] = max(rss_cold)
+        facts["rss_mb_serial"] = max(rss_serial)
         say(f"peak RSS {facts['rss_mb']:.0f} MB")
 
         # 5. docgen build (MkDocs included), valid templates
@@ -385,7 +415,7 @@ def main() -> None:
         heavy: dict[str, list[str]] = {}
         for label, args in (("--version", ["--version"]), ("--help", ["--help"]),
                             ("validate", ["validate", victim])):
-            mods = imported_modules(args, empty)
+            mods = imported_modules(args, empty, base_env)
             heavy[label] = sorted(m for m in mods if m.split(".")[0] in HEAVY or
                                   any(m == h or m.startswith(h + ".") for h in HEAVY))
         facts["heavy_imports"] = heavy
@@ -415,9 +445,9 @@ def main() -> None:
     syn = facts["synthetic"]
     slopes = [(syn[i + 1][2] - syn[i][2]) / ((syn[i + 1][1] - syn[i][1]) / 1e6)
               for i in range(len(syn) - 1)]
-    linear = max(slopes) <= 1.5 * min(slopes) if min(slopes) > 0 else False
-    target("linear growth", "time per MB constant across 3 sizes",
-           " / ".join(f"{s:.2f} s/MB" for s in slopes), linear)
+    linear = slopes[-1] <= 1.5 * slopes[0] if slopes[0] > 0 else False
+    target("linear growth", "time per MB does not grow with size (3 sizes)",
+           " then ".join(f"{s:.2f} s/MB" for s in slopes), linear)
     for key, label in (("version", "docgen --version"), ("help", "docgen --help")):
         t = rows[f"start-{key}"].median
         target(f"start-up {label}", "< 150 ms",
@@ -440,16 +470,25 @@ def main() -> None:
     if not opts.no_profile:
         pdir = os.path.join(work, "profile")
         os.makedirs(pdir)
-        if g > 3 * fl or mx >= 1.0:
-            say("profiling generate ...")
-            profiles.append(profile("generate (corpus)", gen_args, pdir))
+        if g > 3 * fl or mx >= 1.0 or ed > 0.5 * g:
+            say("profiling generate (per page, whole corpus) ...")
+            profiles.append(profile("generate, whole corpus: time per page", [
+                "generate", corpus, "--docs-dir", "docs-pages", "--keep-going"], pdir, base_env,
+                "pages"))
+            sample = valid[::4]
+            say(f"profiling generate (cProfile, {len(sample)} templates) ...")
+            profiles.append(profile(f"generate, every 4th valid template ({len(sample)}): "
+                                    "cProfile", ["generate", *sample, "--docs-dir",
+                                                 "docs-sample"], pdir, base_env))
         if mx >= 1.0:
-            profiles.append(profile("generate (maximal synthetic template)",
+            say("profiling the maximal template ...")
+            profiles.append(profile("generate, maximal synthetic template: cProfile",
                                     ["generate", os.path.join(work, "synthetic-100.yaml"),
-                                     "--docs-dir", "docs-synth"], pdir))
+                                     "--docs-dir", "docs-synth"], pdir, base_env))
         if v > 1.5 * fl:
             say("profiling validate ...")
-            profiles.append(profile("validate (corpus)", ["validate", corpus], pdir))
+            profiles.append(profile("validate, whole corpus: cProfile", ["validate", corpus],
+                                    pdir, base_env))
 
     # --- report --------------------------------------------------------------------------
     table = ["| measurement | median | x floor | runs |", "|---|---:|---:|---:|"]
@@ -508,6 +547,8 @@ def write_results(path: str, mach: dict[str, str], table: list[str],
                 "under cProfile (which inflates Python-heavy code).", ""]
         for prof in profiles:
             out += [f"### {prof.get('kind')}", ""]
+            if "total" in prof:
+                out += [f"Run time in this mode: {prof['total']:.2f} s.", ""]
             if "error" in prof:
                 out += ["```", prof["error"], "```", ""]
                 continue
@@ -517,9 +558,10 @@ def write_results(path: str, mach: dict[str, str], table: list[str],
                         "|---|---:|---:|"]
                 out += [f"| {k} | {t:.2f} s | {c} |" for k, t, c in prof["pages"][:20]]
                 out.append("")
-            out += ["Top cumulative (docgen, yaml, jinja2):", "", "```",
-                    prof.get("cumulative", ""), "```", "", "Top own time:", "", "```",
-                    prof.get("tottime", ""), "```", ""]
+            if "cumulative" in prof:
+                out += ["Top cumulative (docgen, yaml, jinja2):", "", "```",
+                        prof["cumulative"], "```", "", "Top own time:", "", "```",
+                        prof["tottime"], "```", ""]
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(out).rstrip() + "\n")
 

@@ -32,7 +32,8 @@ must reach it through a ``docgen.yml`` wiring, or its pages could be stale.
 The cache lives in ``<project root>/.docgen-cache/`` (outside ``runbooks/``,
 gitignored). ``DOCGEN_CACHE=0`` disables it; it is also off when pages carry a
 generation time or revision (``site.show_generated_at`` / ``site.show_revision``),
-since those differ per run. Everything written is exactly what a fresh render gives
+since those differ per run, and under pytest unless ``DOCGEN_CACHE=1`` (tests
+monkeypatch code). Everything written is exactly what a fresh render gives
 (tests compare cached and uncached trees byte for byte); a cache that cannot be read
 or written is ignored, never an error.
 """
@@ -185,7 +186,16 @@ class LazyStack(Stack):
 
 
 def enabled(project: ProjectConfig) -> bool:
-    if os.environ.get("DOCGEN_CACHE", "1").strip().lower() in ("0", "no", "false", "off"):
+    """On unless ``DOCGEN_CACHE=0``, pages carry per-run data, or under pytest.
+
+    Tests monkeypatch docgen's code in-process, which no content hash can see, so
+    while a test runs (``PYTEST_CURRENT_TEST``) the cache is off unless the test
+    asks for it with ``DOCGEN_CACHE=1``.
+    """
+    setting = os.environ.get("DOCGEN_CACHE", "").strip().lower()
+    if setting in ("0", "no", "false", "off"):
+        return False
+    if not setting and "PYTEST_CURRENT_TEST" in os.environ:
         return False
     return not (project.show_generated_at or project.show_revision)
 

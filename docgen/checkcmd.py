@@ -17,7 +17,15 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from docgen.analyse.security import DEPENDS, FAIL, SUPPRESSED, Finding, at_or_above, check_template
+from docgen.analyse.security import (
+    DEPENDS,
+    FAIL,
+    SUPPRESSED,
+    Finding,
+    at_or_above,
+    check_template,
+    unknown_suppressions,
+)
 from docgen.diagnostics import Diagnostic, DocgenError
 from docgen.knowledge.security import SEVERITIES, SecurityKB
 
@@ -54,6 +62,7 @@ def collect(paths: Sequence[str], kb: SecurityKB) -> tuple[list[Finding], list[D
         diags.extend(load_diags)
         if template is not None:
             findings.extend(check_template(template, kb))
+            diags.extend(unknown_suppressions(template, kb))
     findings.sort(key=lambda f: (f.location.file, f.location.line, f.location.col, f.check.id))
     return findings, diags, len(files)
 

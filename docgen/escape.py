@@ -31,7 +31,7 @@ _MD_CHARS = re.compile("[" + re.escape("".join(_MD_MAP)) + "]")
 #: (links, images, emphasis, backslash escapes), so every ASCII punctuation character
 #: that could start one is a character reference there.
 _HTML_CHARS = re.compile(r"[!-/:-@\[-`{-~]")
-_HTML_SAFE = set(",./;?@-")  # cannot start anything mid-line
+_HTML_SAFE = set(",./;?@-!()")  # cannot start anything mid-line (`[` is escaped)
 
 
 def text(value: Any) -> str:

@@ -121,11 +121,13 @@ def read_tree(folder: str) -> dict[str, str]:
     out: dict[str, str] = {}
     if not os.path.isdir(folder):
         return out
+    skip = len(os.path.join(folder, ""))  # string slicing: relpath() per file is slow
     for base, dirs, files in os.walk(folder):
         dirs.sort()
+        rel_base = base[skip:].replace(os.sep, "/")
         for name in sorted(files):
             full = os.path.join(base, name)
-            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            rel = f"{rel_base}/{name}" if rel_base else name
             try:
                 with open(full, encoding="utf-8") as fh:
                     out[rel] = fh.read()

@@ -236,9 +236,11 @@ def _too_deep(text: str) -> tuple[int, int] | None:
 
 def _yaml_error(path: str, exc: yaml.YAMLError, text: str = "") -> Diagnostic:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    context = getattr(exc, "context", None)
+    if context == "while scanning a simple key" and getattr(exc, "context_mark", None):
+        mark = exc.context_mark  # the stray text itself; libyaml notices a line later
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
     lines = text.splitlines()
     if mark and 0 <= mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
         problem = "tab character in indentation (YAML allows only spaces)"

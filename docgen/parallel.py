@@ -48,12 +48,13 @@ def _fork_context() -> Any:
 
 def map_ordered(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     n = workers()
-    if n <= 1 or len(items) < MIN_ITEMS_FOR_POOL:
+    ctx = _fork_context() if n > 1 and len(items) >= MIN_ITEMS_FOR_POOL else None
+    if ctx is None:
         return [fn(item) for item in items]
     from concurrent.futures import ProcessPoolExecutor
 
     chunk = max(1, len(items) // (n * 4))
-    with ProcessPoolExecutor(max_workers=n, mp_context=_fork_context()) as pool:
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
         return list(pool.map(fn, items, chunksize=chunk))
 
 
@@ -92,3 +93,19 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
             return list(pool.map(_render_one, indices, chunksize=chunk))
     finally:
         _SHARED.clear()
+
+
+def _check_one(path: str) -> tuple[bool, list[Any]]:
+    from docgen.loader import load_template
+
+    template, diags = load_template(path)
+    return template is not None, diags
+
+
+def check_files(paths: Sequence[str]) -> list[tuple[bool, list[Any]]]:
+    """``(valid, diagnostics)`` per template, in order, loaded across processes.
+
+    For ``docgen validate``: only the verdict and the diagnostics travel back from the
+    workers (not the parsed template), so both cores pay off even for small corpora.
+    """
+    return map_ordered(_check_one, paths)

@@ -105,7 +105,8 @@ NAME_PROPERTIES: dict[str, str] = {
     "AWS::Neptune::DBCluster": "DBClusterIdentifier",
     "AWS::Kinesis::Stream": "Name",
     "AWS::CloudWatch::Alarm": "AlarmName",
-    "AWS::SNS::Topic": "TopicName",
+    "AWS::RDS::DBSubnetGroup": "DBSubnetGroupName",
+    "AWS::ElastiCache::SubnetGroup": "CacheSubnetGroupName",
 }
 
 

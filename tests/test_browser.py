@@ -71,7 +71,7 @@ def available() -> None:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         return None
 
 
@@ -240,6 +240,13 @@ def test_mermaid_diagram_renders_to_svg_from_the_local_script(page: Any,
     assert page.locator("div.mermaid svg .node").count() >= 5
     assert any(u.endswith(MERMAID_SITE_PATH) for u in requested)
     assert not any("unpkg" in u or "jsdelivr" in u for u in browser.external)
+    # Reached by instant navigation (no page load), the diagram renders as well.
+    page.goto(browser.base_url + f"runbooks/{STACK}/deploy/")
+    page.evaluate("() => { window.__docgenMarker = 7; }")
+    page.locator(f"nav.md-nav--primary a.md-nav__link[href$='{STACK}/']").first.click()
+    page.wait_for_url(re.compile(rf"runbooks/{STACK}/$"))
+    wait_for_diagrams(page)
+    assert page.evaluate("() => window.__docgenMarker") == 7
 
 
 # --------------------------------------------------------------------------- search
@@ -266,12 +273,27 @@ def indexed_pages(site: Path, needle: str) -> set[str]:
             if needle.lower() in (doc["text"] + " " + doc["title"]).lower()}
 
 
-def test_search_finds_a_parameter_name(page: Any, browser: Browser, site: Path) -> None:
-    results = search(page, browser.base_url, "DBPassword")
-    assert f"runbooks/{STACK}/parameters/" in results, results
-    assert f"runbooks/{STACK}/deploy/" in results, results
-    # Every hit really mentions it.
-    assert set(results) <= indexed_pages(site, "DBPassword"), results
+@pytest.mark.parametrize(("query", "expected"), [
+    ("DBPassword", [f"runbooks/{STACK}/parameters/", f"runbooks/{STACK}/deploy/"]),  # parameter
+    ("CacheReplicationGroup", [f"runbooks/{STACK}/"]),                          # logical ID
+    ("AWS::ElastiCache::ReplicationGroup", [f"runbooks/{STACK}/"]),              # resource type
+])
+def test_search_finds_template_names(page: Any, browser: Browser, site: Path, query: str,
+                                     expected: list[str]) -> None:
+    results = search(page, browser.base_url, query)
+    for want in expected:
+        assert want in results, (query, results)
+    if "::" not in query:  # a resource type also matches its words one by one
+        assert set(results) <= indexed_pages(site, query), results
+
+
+def test_search_finds_an_error_code(page: Any, browser: Browser, site: Path) -> None:
+    pages = indexed_pages(site, "InvalidReplicationGroupState")
+    if not pages:
+        pytest.xfail("no page mentions InvalidReplicationGroupState yet (troubleshooting)")
+    results = search(page, browser.base_url, "InvalidReplicationGroupState")
+    assert results and set(results) <= pages, results
+    assert any("/troubleshooting/" in r for r in results), results
 
 
 def test_search_finds_a_stack_state(page: Any, browser: Browser, site: Path) -> None:
@@ -339,6 +361,11 @@ def test_copy_button_copies_the_exact_command(page: Any, browser: Browser) -> No
     assert copied.rstrip("\n") in fence_bodies(source)
     assert copied.startswith(("aws ", "DB", "export ", "#")) or "aws " in copied
     assert "cloudformation deploy" in copied
+    # Teardown is flagged: an admonition says what is kept or that data is lost.
+    teardown = page.locator(".admonition.warning, .admonition.danger")
+    assert teardown.count() >= 1
+    assert any(w in " ".join(teardown.all_inner_texts()).lower()
+               for w in ("deletion", "data loss", "deleting"))
     # Every code block on a runbook page has a copy button.
     assert page.locator("pre > code").count() == page.locator(COPY_BUTTON).count()
 
@@ -364,6 +391,44 @@ def test_dark_mode_toggles(page: Any, browser: Browser) -> None:
     page.screenshot(path=str(ARTIFACTS / "overview-dark.png"))
     page.locator("label.md-header__button[for='__palette_0']").click()
     page.wait_for_function(f"({scheme})() === 'default'")
+
+
+CONTRAST_JS = """
+(classes) => {
+  const lum = (rgb) => {
+    const [r, g, b] = rgb.match(/[\\d.]+/g).slice(0, 3).map(Number).map(v => {
+      v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const host = document.querySelector('article');
+  return classes.map(cls => {
+    const el = document.createElement('span');
+    el.className = cls; el.textContent = 'x';
+    host.appendChild(el);
+    const st = getComputedStyle(el);
+    const bg = st.backgroundColor;
+    const [a, b] = [lum(st.color), lum(bg)].sort((x, y) => y - x);
+    el.remove();  // computed styles are live: read them first
+    return [cls, bg, (a + 0.05) / (b + 0.05)];
+  });
+}
+"""
+
+
+def test_severity_badges_keep_contrast_in_light_and_dark(page: Any, browser: Browser) -> None:
+    page.goto(browser.base_url + f"runbooks/{STACK}/")
+    classes = [f"docgen-badge docgen-badge--{s}" for s in
+               ("critical", "high", "medium", "low", "info", "pass", "fail")]
+    backgrounds = {}
+    for scheme in ("default", "slate"):
+        page.evaluate(f"() => document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+        results = page.evaluate(CONTRAST_JS, classes)
+        for cls, _bg, ratio in results:
+            assert ratio >= 4.5, f"{cls} in {scheme}: contrast {ratio:.2f} < 4.5 (WCAG AA)"
+        backgrounds[scheme] = [bg for _, bg, _ in results]
+        # Severities are told apart by colour, not only by their word.
+        assert len(set(backgrounds[scheme][:4])) == 4, backgrounds[scheme]
+    assert backgrounds["default"] != backgrounds["slate"]
 
 
 def test_overview_has_a_styled_header_card(page: Any, browser: Browser) -> None:

@@ -10,6 +10,7 @@ five phases) and for other RTOs and topologies written here as fixtures.
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import shutil
 import subprocess
@@ -110,7 +111,7 @@ def test_example_failback_drill_and_alarm_links(example_pages: dict[str, str]) -
     assert "--source-region us-east-1" in failback
     assert "aws efs create-replication-configuration" in failback
     drill = page.split("## DR drill checklist")[1]
-    assert drill.count("- [ ] ") >= 7
+    assert len(re.findall(r"^\d+\. ", drill, re.M)) >= 7
     monitoring = any(p.slug == "monitoring" for p in STACK_PAGES)
     link = "dr/monitoring.md" if monitoring else "dr/index.md"
     alarms = page.split("## Replication lag alarms")[1].split("## Failback")[0]
@@ -256,7 +257,7 @@ def test_budget_scales_weights_and_ends_at_the_rto() -> None:
         plan = dr.budget(knowledge, rto, kinds)
         assert [p.id for p, _, _ in plan] == ["detect", "promote", "scale", "dns", "validate"]
         assert plan[0][1] == 0 and plan[-1][2] == rto and plan[-2][2] == rto
-        for (_, _, end), (_, start, _) in zip(plan, plan[1:], strict=False):
+        for (_, _, end), (_, start, _) in itertools.pairwise(plan):
             assert end == start  # contiguous
     assert [(s, e) for _, s, e in dr.budget(knowledge, 60, kinds)] == [
         (0, 8), (8, 28), (28, 48), (48, 60), (60, 60)]
@@ -302,3 +303,63 @@ def test_unknown_phase_kind_is_refused() -> None:
     with pytest.raises(KnowledgeError) as info:
         dr.parse_knowledge(text, "p.yml")
     assert "teleport" in info.value.format() and "p.yml:4:" in info.value.format()
+
+
+GOLDEN = Path(__file__).parent / "golden" / "dr_example"
+
+
+@pytest.mark.parametrize("page", ["disaster-recovery.md", "deployment-order.md"])
+def test_example_golden(example_pages: dict[str, str], page: str, update_goldens: bool) -> None:
+    """The example's DR procedure and deployment order, byte for byte (review the diff of
+    tests/golden/dr_example/ after ``pytest tests/test_dr.py --update-goldens``)."""
+    target = GOLDEN / page
+    if update_goldens:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(example_pages[page], encoding="utf-8")
+    assert target.is_file(), f"missing golden {target}: run with --update-goldens"
+    assert example_pages[page] == target.read_text(encoding="utf-8"), \
+        f"{page} differs from {target}"
+
+
+def test_aurora_global_and_s3_replication(tmp_path: Path) -> None:
+    main = """\
+        Resources:
+          Global:
+            Type: AWS::RDS::GlobalCluster
+            Properties: {GlobalClusterIdentifier: orders-global, SourceDBClusterIdentifier: x}
+          Media:
+            Type: AWS::S3::Bucket
+            Properties:
+              VersioningConfiguration: {Status: Enabled}
+              ReplicationConfiguration:
+                Role: arn:aws:iam::123456789012:role/replication
+                Rules:
+                  - Status: Enabled
+                    Destination: {Bucket: arn:aws:s3:::media-replica}
+        """
+    secondary = """\
+        Resources:
+          Cluster:
+            Type: AWS::RDS::DBCluster
+            Properties:
+              Engine: aurora-postgresql
+              GlobalClusterIdentifier: orders-global
+              DBClusterIdentifier: orders-secondary
+        """
+    root = write_project(tmp_path, {"main.yaml": main, "secondary.yaml": secondary}, """\
+        stacks:
+          main: {template: stacks/main.yaml, name: main, region: eu-west-1, role: primary}
+          secondary: {template: stacks/secondary.yaml, name: sec, region: us-east-1, role: dr}
+        dr: {rto_minutes: 20, rpo_minutes: 1}
+        """)
+    topo = dr.topology(handbook_of(root))
+    assert topo is not None and {"aurora-global", "s3-replication"} <= topo.kinds
+    page = pages_of(root)["disaster-recovery.md"]
+    promote = page.split("{ #promote }")[1]
+    assert "aws rds failover-global-cluster --global-cluster-identifier orders-global" in promote
+    assert "--allow-data-loss" in promote
+    assert "aws rds wait db-cluster-available --db-cluster-identifier orders-secondary" in promote
+    assert [pid for pid, _, _ in phase_rows(page)] == ["detect", "promote", "dns", "validate"]
+    assert phase_rows(page)[-1][1] == "at 20"
+    assert "**RPO 1 min**" in page
+    assert_real_commands(page)

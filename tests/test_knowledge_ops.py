@@ -13,6 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from docgen.diagnostics import KnowledgeError
 from docgen.knowledge import conditions as cond
@@ -159,6 +161,13 @@ def _load_user(tmp_path: Path, text: str) -> ops.OpsKnowledge:
     ("- id: a\n  kind: failure\n  types: [AWS::S3::Bucket]\n  title: t\n  symptom: s\n"
      "  cause: c\n  steps:\n    - text: x\n      command: {service: s3api, operation: wait}\n"
      "  source: reference handbook (SPEC.md)\n", 9, "waiter"),
+    ("- id: a\n  kind: backup\n  types: [AWS::S3::Bucket]\n  data: d\n  settings:\n"
+     "    - {property: P, label: l, default: null, text: t}\n  variables:\n"
+     "    TARGET_ID: {example: e, text: t}\n  source: reference handbook (SPEC.md)\n",
+     8, "reserved for physical-id lookups"),
+    ("- id: a\n  kind: backup\n  types: [AWS::S3::Bucket]\n  data: d\n  settings:\n"
+     "    - {property: P, label: l, text: t}\n  source: reference handbook (SPEC.md)\n",
+     6, "missing required field 'default'"),
     ("- id: a\n  kind: pitfall\n  kind: pitfall\n", 3, "duplicate key"),
     ("records: []\n", 1, "list of records"),
 ])
@@ -250,3 +259,45 @@ def test_named_predicates() -> None:
 def test_bad_conditions_are_refused(raw: object) -> None:
     with pytest.raises(cond.ConditionError):
         cond.parse(raw)
+
+
+def test_every_resource_type_named_in_the_knowledge_base_exists() -> None:
+    """A typo in ``types`` (AWS::EC2::SecurityGroups) would silently match nothing."""
+    schema = pytest.importorskip("cfnlint.schema", reason="cfn-lint (test extra) not installed")
+    known = set(schema.PROVIDER_SCHEMA_MANAGER.get_resource_types(region="us-east-1"))
+    unknown = sorted(t for t in KB.types()
+                     if t not in known and not t.startswith("AWS::Serverless::"))
+    assert not unknown, unknown
+
+
+# --- property-based: the evaluator never crashes and obeys Kleene logic ------------------
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from(
+    ["true", "false", "5", "x", "Snapshot"]))
+_INTRINSICS = st.sampled_from([{"Ref": "P"}, {"Fn::If": ["C", 1, {"Ref": "AWS::NoValue"}]},
+                               {"Fn::GetAtt": ["R", "Arn"]}])
+_VALUES = st.recursive(st.one_of(_SCALARS, _INTRINSICS), lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from("ABC"), inner, max_size=3)),
+    max_leaves=8)
+_PATHS = st.sampled_from(["A", "B", "A.B", "A.*.C", "C.*", "A.B.C"])
+_LEAVES = st.one_of(
+    st.builds(lambda p, v: {"property": p, "equals": v}, _PATHS, _SCALARS.filter(
+        lambda v: v is not None)),
+    st.builds(lambda p, v: {"property": p, "exists": v}, _PATHS, st.booleans()),
+    st.builds(lambda p, n: {"property": p, "greater_than": n}, _PATHS, st.integers(-3, 3)),
+    st.builds(lambda p: {"property": p, "in": [1, "x", True]}, _PATHS),
+)
+_CONDS = st.recursive(_LEAVES, lambda inner: st.one_of(
+    st.builds(lambda cs: {"all": cs}, st.lists(inner, min_size=1, max_size=3)),
+    st.builds(lambda cs: {"any": cs}, st.lists(inner, min_size=1, max_size=3)),
+    st.builds(lambda c: {"not": c}, inner)), max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(props=st.dictionaries(st.sampled_from("ABC"), _VALUES, max_size=3), a=_CONDS, b=_CONDS)
+def test_evaluation_is_total_and_follows_de_morgan(props: dict, a: dict, b: dict) -> None:
+    r = res(props)
+    left = ev({"not": {"all": [a, b]}}, r)
+    right = ev({"any": [{"not": a}, {"not": b}]}, r)
+    assert isinstance(left, cond.Tri) and left is right
+    assert ev({"not": {"not": a}}, r) is ev(a, r)

@@ -220,7 +220,11 @@ def test_foreach_does_not_crash(tmp_path: Path) -> None:
 
 keys = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
                min_size=1, max_size=12)
-scalars = st.one_of(st.text(max_size=20), st.integers(-10**6, 10**6), st.booleans())
+# PyYAML's dumper writes NEL/LS/PS raw inside quoted scalars, where YAML folds them, and
+# lone surrogates as escapes no YAML reader accepts: dumper quirks, not loader bugs.
+scalars = st.one_of(st.text(alphabet=st.characters(exclude_categories=("Cs",),
+                                                   exclude_characters="\x85\u2028\u2029"),
+                            max_size=20), st.integers(-10**6, 10**6), st.booleans())
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)), max_leaves=20)
 

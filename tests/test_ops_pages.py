@@ -4,6 +4,7 @@ only, and the recommended-alarm snippet is a template docgen itself accepts."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from docgen.analyse import ops as analyse
 from docgen.config import load_config
+from docgen.diagnostics import DocgenError
 from docgen.escape import code, md
 from docgen.generate import build, default_project
 from docgen.knowledge import ops
@@ -81,6 +83,7 @@ def test_provisioning_times_and_critical_path() -> None:
             f"| {md('10-15')} |") in page
     # RDS and ElastiCache are created in parallel: the stack takes 15-20, not 25-35
     assert "**Whole stack: about 15\\-20 minutes**" in page
+    assert f"Adding up every figure would give {md('25-35')} minutes" in page
     dr = example_pages()["dr/troubleshooting.md"]
     assert "<code>ReplicaDatabase</code>" in dr and "15\\-20" in dr
 
@@ -90,7 +93,7 @@ def test_backup_page_facts() -> None:
     assert code("7") in page and code("03:00-05:00") in page
     assert code("5") in page  # SnapshotRetentionLimit
     assert ("aws rds restore-db-instance-to-point-in-time --source-db-instance-identifier "
-            "streamflix-db-dev --target-db-instance-identifier \"${TARGET_ID}\" "
+            "streamflix-db-dev --target-db-instance-identifier \"${RESTORED_NAME}\" "
             "--restore-time \"${RESTORE_TIME}\"") in page
     assert "aws rds create-db-snapshot --db-instance-identifier streamflix-db-prod" in page
     assert "aws elasticache create-snapshot --replication-group-id streamflix-redis-dev" in page
@@ -253,3 +256,52 @@ def test_pages_are_deterministic() -> None:
     again = build(load_config(str(ROOT / "docgen.yml"))).pages
     for name in ("troubleshooting", "backup", "monitoring"):
         assert again[f"primary/{name}.md"] == example_pages()[f"primary/{name}.md"]
+
+
+def test_team_knowledge_extends_and_overrides_the_pages(tmp_path: Path) -> None:
+    kb = tmp_path / "kb" / "ops"
+    kb.mkdir(parents=True)
+    (kb / "team.yml").write_text("""\
+- id: team-queue-pitfall
+  kind: pitfall
+  types: [AWS::SQS::Queue]
+  title: Our consumers poll only during business hours
+  text: Expect the queue age alarm at night; it is not an incident before 08:00.
+  source: reference handbook (SPEC.md)
+- id: sqs-alarm-age-of-oldest
+  kind: alarm
+  types: [AWS::SQS::Queue]
+  namespace: AWS/SQS
+  metric: ApproximateAgeOfOldestMessage
+  statistic: Maximum
+  threshold: 3600
+  comparison: GreaterThanOrEqualToThreshold
+  period: 300
+  evaluation_periods: 3
+  datapoints: 3
+  dimensions: {QueueName: "{getatt:QueueName}"}
+  text: Messages older than an hour.
+  source: reference handbook (SPEC.md)
+""", encoding="utf-8")
+    template = tmp_path / "q.yaml"
+    template.write_text("Resources:\n  Jobs:\n    Type: AWS::SQS::Queue\n", encoding="utf-8")
+    project = dataclasses.replace(default_project(str(tmp_path)),
+                                  knowledge_dir=str(tmp_path / "kb"))
+    pages = build(project, [str(template)]).pages
+    assert "Our consumers poll only during business hours" in pages["q/troubleshooting.md"]
+    monitoring = pages["q/monitoring.md"]
+    assert "Messages older than an hour" in monitoring and "Threshold: 3600" in monitoring
+
+
+def test_a_broken_team_file_fails_the_build_with_file_and_line(tmp_path: Path) -> None:
+    kb = tmp_path / "kb" / "ops"
+    kb.mkdir(parents=True)
+    (kb / "team.yml").write_text("- id: x\n  kind: pitfall\n  types: [AWS::SQS::Queue]\n",
+                                 encoding="utf-8")
+    template = tmp_path / "q.yaml"
+    template.write_text("Resources:\n  Jobs:\n    Type: AWS::SQS::Queue\n", encoding="utf-8")
+    project = dataclasses.replace(default_project(str(tmp_path)),
+                                  knowledge_dir=str(tmp_path / "kb"))
+    with pytest.raises(DocgenError) as info:
+        build(project, [str(template)])
+    assert "team.yml:1:1: error: record 'x': missing required field" in info.value.format()

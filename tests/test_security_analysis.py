@@ -141,7 +141,7 @@ def test_free_parameter_and_secret_labels(tmp_path: Path, kb) -> None:
                       "parameter Cidr = any other value": "unknown"}
     rg = _finding(findings, "elasticache-in-transit-encryption", "Rg")
     text = " ".join([rg.message, *(b.label for b in rg.branches)])
-    assert "TokenValueNeverShown" not in text and "(secret value)" in text
+    assert "TokenValueNeverShown" not in text and "parameter Token" in text
     noecho = _finding(findings, "noecho-parameter-default", "Token")
     assert noecho.status == "fail" and "TokenValueNeverShown" not in noecho.message
 
@@ -201,6 +201,10 @@ def test_pages_of_the_example(kb) -> None:
     assert "customer managed key EncryptionKey" in page
     assert "## Encryption" in page and "## Network exposure" in page and "## IAM" in page
     assert "depends on condition IsProd" in page
+    dr = result.pages["dr/security.md"]
+    replica = next(line for line in dr.splitlines() if line.startswith("| <code>ReplicaDatabase"))
+    assert "yes, inherited from primary / Database" in replica  # followed through docgen.yml
+    assert "customer managed key EncryptionKey" in replica
     compliance = result.pages["compliance.md"]
     for name in ("HIPAA Security Rule", "PCI DSS", "SOC 2", "GDPR"):
         assert f"## {name}" in compliance
@@ -227,3 +231,102 @@ def test_page_escapes_template_strings(tmp_path: Path, kb) -> None:
     assert "<script>" not in page and "SuperSecretDefault9" not in page
     row = next(line for line in page.splitlines() if "s3-versioning" in line and "|" in line)
     assert row.count(" | ") == 5  # the reason's pipe does not split the table row
+
+
+def _intrinsic_values():
+    from hypothesis import strategies as st
+
+    leaves = st.one_of(
+        st.booleans(), st.integers(-5, 70000), st.sampled_from(
+            ["true", "false", "0.0.0.0/0", "::/0", "tcp", "-1", "HTTPS", "aws:kms", "",
+             "Retain", "internet-facing"]),
+        st.just({"Ref": "P"}), st.just({"Ref": "Free"}), st.just({"Ref": "AWS::NoValue"}),
+        st.just({"Ref": "AWS::Region"}), st.just({"Fn::GetAtt": ["Key", "Arn"]}),
+        st.just({"Fn::ImportValue": "shared"}),
+        st.just({"Fn::FindInMap": ["M", {"Ref": "AWS::Region"}, "v"]}),
+    )
+    return st.recursive(leaves, lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["CidrIp", "FromPort", "ToPort", "IpProtocol",
+                                         "Status", "Key", "Value", "Effect", "Action",
+                                         "Resource", "Principal", "Statement"]), inner,
+                        max_size=3),
+        st.builds(lambda a, b: {"Fn::If": ["C", a, b]}, inner, inner),
+    ), max_leaves=12)
+
+
+def test_any_intrinsic_mix_never_crashes(tmp_path: Path, kb) -> None:
+    """Random property trees full of intrinsics: every check returns a finding, none
+    crashes (a crash would surface as a 'could not be evaluated' finding)."""
+    import json
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    types = sorted({t for c in kb.checks for t in c.resource_types if t != "template"})
+
+    @settings(max_examples=60, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(rtype=st.sampled_from(types),
+           props=st.dictionaries(st.sampled_from(
+               ["StorageEncrypted", "SecurityGroupIngress", "PubliclyAccessible", "Scheme",
+                "LoadBalancerAttributes", "Policies", "KeyPolicy", "Protocol", "Engine",
+                "KmsKeyId", "BucketEncryption", "MultiAZ", "DefaultActions"]),
+               _intrinsic_values(), max_size=4))
+    def run(rtype: str, props: dict) -> None:
+        doc = {
+            "Parameters": {"P": {"Type": "String", "AllowedValues": ["a", "b"]},
+                           "Free": {"Type": "String", "Default": "x"}},
+            "Mappings": {"M": {"eu-west-1": {"v": "true"}, "us-east-1": {"v": "false"}}},
+            "Conditions": {"C": {"Fn::Equals": [{"Ref": "P"}, "a"]}},
+            "Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {}},
+                          "R": {"Type": rtype, "Properties": props}},
+        }
+        path = tmp_path / "h.json"
+        path.write_text(json.dumps(doc))
+        template, _ = load_template(str(path))
+        if template is None:
+            return
+        for f in analyse(template, kb).findings:
+            assert not f.message.startswith("check could not be evaluated"), (f.check.id, props)
+
+    run()
+
+
+def test_key_column_names_the_key_in_use(tmp_path: Path, kb) -> None:
+    t = _template(tmp_path, """\
+        Resources:
+          Key:
+            Type: AWS::KMS::Key
+            Properties: {EnableKeyRotation: true}
+          KeyAlias:
+            Type: AWS::KMS::Alias
+            Properties: {AliasName: alias/data, TargetKeyId: !Ref Key}
+          Kms:
+            Type: AWS::S3::Bucket
+            Properties:
+              BucketEncryption:
+                ServerSideEncryptionConfiguration:
+                  - ServerSideEncryptionByDefault: {SSEAlgorithm: aws:kms}
+          Plain:
+            Type: AWS::S3::Bucket
+          Table:
+            Type: AWS::DynamoDB::Table
+            Properties:
+              AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+              KeySchema: [{AttributeName: pk, KeyType: HASH}]
+              BillingMode: PAY_PER_REQUEST
+              SSESpecification: {SSEEnabled: true}
+          Topic:
+            Type: AWS::SNS::Topic
+            Properties: {KmsMasterKeyId: !Ref KeyAlias}
+          Queue:
+            Type: AWS::SQS::Queue
+            Properties: {SqsManagedSseEnabled: false}
+        """)
+    keys = {r.resource: (r.at_rest.status, r.key) for r in analyse(t, kb).encryption}
+    assert keys["Kms"] == ("pass", "AWS managed key aws/s3")
+    assert keys["Plain"] == ("pass", "S3 managed key (SSE-S3)")
+    assert keys["Table"] == ("info", "AWS managed key aws/dynamodb")
+    assert keys["Topic"] == ("pass", "customer managed key Key (alias KeyAlias)")
+    assert keys["Queue"] == ("fail", "—")

@@ -242,3 +242,31 @@ def test_example_stacks_pass_the_default_gate() -> None:
     root = Path(__file__).resolve().parents[1]
     code, text = _run([str(root / "stacks")], "high")
     assert code == 0, text
+
+
+def test_cli_check_command(insecure: str) -> None:
+    """Through the public CLI: exit codes and formats as documented."""
+    from click.testing import CliRunner
+
+    from docgen.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["check", insecure, "--fail-on", "critical"])
+    assert result.exit_code == 1, result.output
+    assert "[rds-public-access]" in result.output
+    result = runner.invoke(main, ["check", insecure, "--format", "sarif"])
+    assert json.loads(result.output)["version"] == "2.1.0"
+    result = runner.invoke(main, ["check", insecure, "--fail-on", "bogus"])
+    assert result.exit_code == 2
+
+
+def test_unknown_suppression_id_is_a_warning(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.yaml").write_text(LOW_ONLY.replace(
+        "    DeletionPolicy: Retain\n",
+        "    DeletionPolicy: Retain\n    Metadata:\n      docgen:\n        suppress:\n"
+        "          - {id: logs-customer-kee, reason: typo}\n"))
+    code, text = _run(["t.yaml"], "critical")
+    assert code == 0
+    assert "warning: suppression of unknown check 'logs-customer-kee'" in text

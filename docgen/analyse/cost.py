@@ -384,9 +384,10 @@ class _Ctx:
     used_usage: list[str] = field(default_factory=list)
     facts: list[Assumption] = field(default_factory=list)
 
-    @property
-    def conditions(self) -> dict[str, Any]:
-        return {c.name: c.expression for c in self.template.conditions}
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.conditions = {c.name: c.expression for c in self.template.conditions}
 
     @property
     def hours(self) -> float:

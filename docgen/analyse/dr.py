@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from docgen import commands as c
 from docgen import stackinfo
 from docgen.diagnostics import Diagnostic, KnowledgeError
-from docgen.intrinsics import Unknown, condition_value, evaluate, intrinsic
+from docgen.intrinsics import Unknown, evaluate, intrinsic
 from docgen.loader import parse_yaml
 from docgen.model import Handbook, Resource, Stack
 from docgen.nodes import DictNode, ListNode
@@ -932,6 +932,29 @@ def _detect_actions(handbook: Handbook, topo: Topology) -> list[Action]:
     return actions
 
 
+def _lag_checks(handbook: Handbook, topo: Topology) -> list[Action]:
+    """The state of each replication-lag alarm: in ALARM, the failover loses more than it."""
+    actions = []
+    for alarm in topo.lag_alarms:
+        st = handbook.stack(alarm.stack)
+        assert st is not None
+        res = st.template.resource(alarm.logical_id)
+        assert res is not None
+
+        def cmds(t: stackinfo.Target, st: Stack = st, res: Resource = res) -> list[Any]:
+            name, lookups = _ident(st, res, t, "NAME")
+            return [*lookups, c.aws("cloudwatch", "describe-alarms", ("--alarm-names", [name]),
+                                    ("--query", "MetricAlarms[0].[StateValue,StateReason]"),
+                                    ("--output", "text"), region=t.region)]
+
+        actions.append(Action(
+            f"Read the replication-lag alarm {alarm.logical_id} of stack {alarm.stack} "
+            f"({alarm.metric} above {alarm.threshold} {alarm.unit or ''}): OK means the "
+            "replica was within that lag; ALARM means the failover loses more data than that.",
+            _per_env(handbook, st, cmds)))
+    return actions
+
+
 def _failback(handbook: Handbook, topo: Topology) -> list[Action]:
     steps: list[Action] = []
     for sid in topo.primary:
@@ -1017,7 +1040,7 @@ def _failback(handbook: Handbook, topo: Topology) -> list[Action]:
 
             steps.append(Action(
                 f"Copy the data back: create a read replica of the promoted database in the "
-                f"Region of stack {src.id}, next to {src_res.logical_id} (encrypted with that "
+                f"Region of stack {src.id}, next to {src_res.logical_id} (encrypted with the "
                 "key of that stack, in its subnet group).",
                 _per_env(handbook, st, back)))
     for rep in topo.replications:
@@ -1179,6 +1202,7 @@ def procedure(handbook: Handbook, topo: Topology, knowledge: DRKnowledge | None 
             detect += d
         elif rep.kind == "aurora-global" and rep.resource_type == "AWS::RDS::GlobalCluster":
             promote += _aurora_actions(handbook, rep)
+    detect += _lag_checks(handbook, topo)
     dns_actions, dns_note = _dns_actions(handbook, topo)
     by_phase: dict[str, list[Action]] = {
         "detect": detect, "promote": promote,
@@ -1205,8 +1229,3 @@ def procedure(handbook: Handbook, topo: Topology, knowledge: DRKnowledge | None 
 def has_topology(handbook: Handbook) -> bool:
     """Whether the handbook has a DR topology (used by the home page)."""
     return topology(handbook) is not None
-
-
-def condition_note(stack: Stack, name: str, env_values: Mapping[str, Any]) -> Any:
-    """The truth of a condition in an environment (for pages that want to say so)."""
-    return condition_value(name, env_values, _conds(stack), stack.template.mappings)

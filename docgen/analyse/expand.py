@@ -150,7 +150,9 @@ class Expander:
             return [(env, chosen)]
         options: list[Any] = list(param.allowed_values)
         if not options:
-            if param.has_default:
+            # A NoEcho default is a secret: it is never carried into a variant (where a
+            # message or table could print it); the value counts as unknown instead.
+            if param.has_default and not param.no_echo:
                 options.append(_typed_default(param.type, param.default))
             options.append(OtherValue(target))
         if len(options) > 1 and not self._branching_allowed():

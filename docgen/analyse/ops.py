@@ -20,6 +20,7 @@ from docgen import stackinfo
 from docgen.intrinsics import Unknown, evaluate, intrinsic, render, sub_variables
 from docgen.knowledge.conditions import INTRINSIC, MISSING, Tri, lookup
 from docgen.knowledge.ops import CommandSpec, OpsKnowledge, Record, Setting, Step
+from docgen.liveoutputs import live_physical_id
 from docgen.model import Resource, Stack, Template
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^}?]+))?(?:\?([^}]*))?\}")
@@ -151,6 +152,9 @@ def _physical_id(scope: Scope, block: Block) -> c.Value | None:
     if scope.resource is None:
         return None
     if scope.resource.type in _REF_NOT_NAME:
+        live = live_physical_id(scope.stack, scope.resource, scope.target.live)
+        if live is not None:  # a `Ref` output in the live outputs file is the ARN/URL itself
+            return live
         var = c.var_name(scope.resource.logical_id, "ID")
         block.assign(c.physical_id_lookup(var, scope.target.stack_name,
                                           scope.resource.logical_id, scope.target.region))
@@ -784,6 +788,9 @@ def alarm_actions(alarms: Sequence[TemplateAlarm], template: Template) -> Any:
 # --- CloudFormation snippet for recommended alarms ----------------------------------------
 
 
+_NAME = re.compile(r"^[A-Za-z0-9:.]+$")  # safe as a bare YAML scalar after a short tag
+
+
 def _yaml_expr(value: Any) -> str:
     """One CloudFormation value in YAML short form (``!Ref X``, ``!GetAtt A.B``, ``!Sub``)."""
     import json
@@ -791,9 +798,10 @@ def _yaml_expr(value: Any) -> str:
     fn = intrinsic(value)
     if fn is not None:
         name, arg = fn
-        if name == "Ref" and isinstance(arg, str):
+        if name == "Ref" and isinstance(arg, str) and _NAME.match(arg):
             return f"!Ref {arg}"
-        if name == "Fn::GetAtt" and isinstance(arg, list) and all(isinstance(a, str) for a in arg):
+        if name == "Fn::GetAtt" and isinstance(arg, list) and all(
+                isinstance(a, str) and _NAME.match(a) for a in arg):
             return f"!GetAtt {'.'.join(arg)}"
         if name == "Fn::Sub" and isinstance(arg, str):
             return f"!Sub {json.dumps(arg)}"

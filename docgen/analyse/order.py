@@ -334,48 +334,60 @@ def _wiring_edges(handbook: Handbook) -> tuple[list[tuple[Edge, bool, Any]], lis
     return out, warnings
 
 
+_IDENT = re.compile(r"[A-Za-z0-9_]+")
+_COMPOUND = re.compile(r"^[A-Za-z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+$|_")
+
+
+def _identifiers(text: str) -> set[str]:
+    """The identifier-like words of a description (a set: lookups stay cheap)."""
+    return set(_IDENT.findall(text)) if text else set()
+
+
+def _specific(name: str) -> bool:
+    """A compound identifier (``ReplicationTargetId``), not a plain word like ``Bucket``."""
+    return len(name) >= 5 and _COMPOUND.search(name) is not None
+
+
 def _hints(handbook: Handbook) -> list[FollowUp]:
     """Optional parameters that the templates' own descriptions tie to another stack's output."""
-    hints = []
-    outputs_by_name: dict[str, list[tuple[str, str]]] = {}
+    owners_of: dict[str, list[tuple[str, set[str]]]] = {}
     for st in handbook.stacks:
         for o in st.template.outputs:
-            outputs_by_name.setdefault(o.name, []).append((st.id, o.description))
+            owners_of.setdefault(o.name, []).append((st.id, _identifiers(o.description)))
     declared: dict[str, list[str]] = {}
     for st in handbook.stacks:
         for p in st.template.parameters:
             declared.setdefault(p.name, []).append(st.id)
+    mentioned_by: dict[str, list[tuple[str, str]]] = {}  # word -> unique outputs naming it
+    for oname, owners in sorted(owners_of.items()):
+        if len(owners) == 1:
+            for word in owners[0][1]:
+                mentioned_by.setdefault(word, []).append((owners[0][0], oname))
+    hints = []
     for st in handbook.stacks:
         wired = {w.parameter for w in st.config.wiring}
         for p in st.template.parameters:
             if not p.has_default or p.name in wired:
                 continue
+            words = _identifiers(p.description)
             found: tuple[str, str, str] | None = None
-            for oname, owners in outputs_by_name.items():
-                others = [(sid, desc) for sid, desc in owners if sid != st.id]
-                if len(others) != 1 or len(owners) != len(others):
-                    continue
-                sid, desc = others[0]
-                if _mentions(p.description, oname):
+            for oname in sorted(words & owners_of.keys()):
+                owners = owners_of[oname]
+                if _specific(oname) and len(owners) == 1 and owners[0][0] != st.id:
+                    sid = owners[0][0]
                     found = (sid, oname, f"the description of parameter {p.name} names "
                                          f"output {oname} of stack {sid}")
-                elif _mentions(desc, p.name) and declared.get(p.name) == [st.id]:
-                    found = (sid, oname, f"the description of output {oname} of stack {sid} "
-                                         f"names parameter {p.name}")
-                if found:
                     break
+            if found is None and _specific(p.name) and declared.get(p.name) == [st.id]:
+                for sid, oname in mentioned_by.get(p.name, ()):
+                    if sid != st.id:
+                        found = (sid, oname, f"the description of output {oname} of stack "
+                                             f"{sid} names parameter {p.name}")
+                        break
             if found:
                 hints.append(FollowUp(st.id, p.name, found[0], found[1], "template", found[2],
                                       default=p.default, required=False))
     return hints
-
-
-def _mentions(text: str, name: str) -> bool:
-    """``name`` appears in ``text`` as a whole identifier (not inside a longer one)."""
-    if not text or len(name) < 3:
-        return False
-    return re.search(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])",
-                     text) is not None
 
 
 # --- graph -----------------------------------------------------------------------------------

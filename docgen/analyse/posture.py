@@ -23,6 +23,7 @@ from docgen.analyse.securityfns import (
     statement_wildcards,
 )
 from docgen.intrinsics import intrinsic, render
+from docgen.knowledge.conditions import Tri
 from docgen.knowledge.security import SEVERITIES, DataStore, SecurityKB
 from docgen.model import Location, Resource, Template
 
@@ -189,6 +190,9 @@ def _key_text(template: Template, resource: Resource, store: DataStore, expander
         )
         if texts:
             return " / ".join(texts)
+    for when, text in store.default_key_when:
+        if when.evaluate(resource, template) is Tri.TRUE:
+            return text
     return store.default_key if store.default_key != "none" else "—"
 
 

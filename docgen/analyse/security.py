@@ -43,6 +43,7 @@ from docgen.analyse.securityfns import (
     FnContext,
     FnResult,
 )
+from docgen.diagnostics import Diagnostic
 from docgen.intrinsics import render
 from docgen.knowledge import conditions as cond
 from docgen.knowledge.security import Check, Default, SecurityKB
@@ -343,7 +344,8 @@ def evaluate_check(
     if statuses == {NA}:
         status, message = NA, outcomes[0][2]
     elif len(statuses) == 1 and statuses <= {PASS, FAIL}:
-        status, message = statuses.pop(), first_bad[2]
+        status = statuses.pop()
+        message = check.message if status == FAIL and check.message else first_bad[2]
     elif statuses <= {PASS, NA}:
         status, message = PASS, next(o[2] for o in outcomes if o[1] == PASS)
     else:
@@ -360,13 +362,17 @@ def evaluate_check(
             or tuple(dict.fromkeys(o[2] for o in outcomes if o[1] == UNKNOWN and o[2]))
             or ("deploy-time values",)
         )
-        message = (
-            "depends on "
-            + ", ".join(depends_on)
-            + " ("
-            + "; ".join(f"{_short_label(b.label)} → {b.status}" for b in branches.values())
-            + ")"
-        )
+        if decisive:
+            message = (
+                "depends on "
+                + ", ".join(depends_on)
+                + " ("
+                + "; ".join(f"{_short_label(b.label)} → {b.status}" for b in branches.values())
+                + ")"
+            )
+        else:  # nothing in the template decides it: say what is only known at deploy time
+            message = "depends on deploy-time values: " + "; ".join(depends_on)
+            depends_on, branches = ("deploy-time values",), {}
         return Finding(
             check,
             resource.logical_id,
@@ -500,6 +506,29 @@ def check_template(template: Template, kb: SecurityKB) -> tuple[Finding, ...]:
             findings.append(_apply_suppression(finding, sup))
     findings.sort(key=lambda f: (f.location.line, f.location.col, f.check.id))
     return tuple(findings)
+
+
+def unknown_suppressions(template: Template, kb: SecurityKB) -> list[Diagnostic]:
+    """``Metadata.docgen.suppress`` entries whose id names no check (a typo would
+    otherwise suppress nothing, silently). cfn_nag ids are not reported: they may belong
+    to cfn_nag's own rules."""
+    known = {c.id for c in kb.checks} | {a for c in kb.checks for a in c.aliases}
+    owners: list[tuple[tuple[str, ...], Any]] = [((), template.metadata)]
+    owners += [(("Resources", r.logical_id), r.metadata) for r in template.resources]
+    out = []
+    for path, metadata in owners:
+        dg = metadata.get("docgen") if isinstance(metadata, Mapping) else None
+        items = dg.get("suppress") if isinstance(dg, Mapping) else None
+        for item in items if isinstance(items, list) else []:
+            sid = item.get("id") if isinstance(item, Mapping) else None
+            if isinstance(sid, str) and sid not in known:
+                line, col = locate(template.raw, (*path, "Metadata", "docgen", "suppress"))
+                out.append(
+                    Diagnostic(
+                        template.path, line, col, f"suppression of unknown check {sid!r}", "warning"
+                    )
+                )
+    return out
 
 
 def at_or_above(findings: Iterable[Finding], threshold: str) -> list[Finding]:

@@ -13,6 +13,7 @@ the template, never the value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -444,6 +445,38 @@ def secret_not_plaintext(ctx: FnContext) -> FnResult:
     return FnResult(PASS)
 
 
+_SECRET_NAME = re.compile(
+    r"(?i)(passw(or)?d|passwd|secret|token|api[_-]?key|private[_-]?key|credential|auth)"
+)
+_REFERENCE_NAME = re.compile(r"(?i)(_arn|_name|_id|_path|_param(eter)?|_url|_uri|_region)$")
+
+
+def env_no_literal_secrets(ctx: FnContext) -> FnResult:
+    """Variables whose name says secret (PASSWORD, TOKEN, API_KEY...) with a literal value
+    in the template. Names that point at a secret (``*_ARN``, ``*_NAME``...), ARNs and
+    dynamic references pass. The value is never repeated."""
+    path = str(ctx.args.get("property", "Environment.Variables"))
+    raw = _raw_at(ctx.resource.properties, path)
+    if raw is ABSENT:
+        return FnResult(NA, f"{path} not set")
+    if not isinstance(raw, Mapping):
+        return FnResult(PASS)
+    hits = []
+    for name, node in raw.items():
+        if not _SECRET_NAME.search(str(name)) or _REFERENCE_NAME.search(str(name)):
+            continue
+        for value in _alternatives(node):
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                text = str(value)
+                if text and "{{resolve:" not in text and not text.startswith("arn:"):
+                    hits.append(str(name))
+                    break
+    if hits:
+        return FnResult(FAIL, "literal value in the template for " + ", ".join(hits),
+                        (*path.split("."), hits[0]))
+    return FnResult(PASS)
+
+
 def noecho_defaults(template: Template) -> list[TemplateResult]:
     """A NoEcho parameter with a Default: the secret sits in the template file."""
     out = []
@@ -559,6 +592,7 @@ FUNCTIONS: Mapping[str, ResourceFn] = {
     "secure_transport_policy": secure_transport_policy,
     "secret_not_plaintext": secret_not_plaintext,
     "rds_tls_required": rds_tls_required,
+    "env_no_literal_secrets": env_no_literal_secrets,
 }
 
 #: Checks over the template as a whole (``resource_types: [template]``).

@@ -38,6 +38,8 @@ from docgen.model import Resource, Template
 
 __all__ = [
     "ALWAYS",
+    "INTRINSIC",
+    "MISSING",
     "PREDICATES",
     "Condition",
     "ConditionError",
@@ -433,6 +435,23 @@ def _subnet_group_single_az(resource: Resource, template: Template | None) -> Tr
     return Tri.of(len(zones) < 2)
 
 
+def _sqs_dead_letter_queue(resource: Resource, template: Template | None) -> Tri:
+    """Another queue of the template names this one as its dead-letter target."""
+    if template is None:
+        return Tri.DEPENDS
+    for other in template.resources:
+        policy = other.properties.get("RedrivePolicy") if other.type == "AWS::SQS::Queue" \
+            else None
+        target = policy.get("deadLetterTargetArn") if isinstance(policy, Mapping) else None
+        if isinstance(target, Mapping) and "Fn::GetAtt" in target:
+            args = target["Fn::GetAtt"]
+            name = args[0] if isinstance(args, list) and args else (
+                args.split(".")[0] if isinstance(args, str) else None)
+            if name == resource.logical_id:
+                return Tri.TRUE
+    return Tri.FALSE
+
+
 def _zone_key(zone: Any) -> str | None:
     """A literal zone name, or ``!Select [i, !GetAZs ...]`` as "the i-th zone"."""
     if isinstance(zone, str):
@@ -471,4 +490,5 @@ PREDICATES: Mapping[str, Callable[[Resource, Template | None], Tri]] = {
     "ingress_open_to_world": _ingress_open_to_world,
     "subnet_group_single_az": _subnet_group_single_az,
     "elbv2_deletion_protection": _elbv2_deletion_protection,
+    "sqs_dead_letter_queue": _sqs_dead_letter_queue,
 }

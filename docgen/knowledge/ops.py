@@ -22,16 +22,22 @@ Kinds and their fields (``*`` = required)::
 
 A step is ``{text, command?, capture?}``; a command is
 ``{service, operation, waiter?, options: {--opt: value | [values] | []}}`` whose values
-may hold placeholders (``{physical_id}``, ``{stack}``, ``{logical_id}``,
-``{var:NAME}``, ``{prop:Path}``, ``{skippable}``, ``{retainable}``) filled in by
-:mod:`docgen.analyse.ops`.
+may hold placeholders filled in by :mod:`docgen.analyse.ops` for one deployment
+target: ``{stack}`` (stack name), ``{logical_id}``, ``{physical_id}`` (the literal name
+or a ``describe-stack-resource`` lookup), ``{var:NAME}`` (a value the operator chooses,
+declared under ``variables``, or captured by an earlier step's ``capture``),
+``{prop:Path}`` (a property's value, or the physical id of the resource it references;
+the command is left out when it has none) and ``{prop:Path?}`` (the option is left out
+instead), ``{skippable}`` / ``{retainable}`` (one command per recovery candidate). The
+``--region`` option is added from the stack's region. Variable names ending in ``_ID``
+are reserved for physical-id lookups.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -296,8 +302,10 @@ def _steps(node: Any, what: str, line: int) -> tuple[Step, ...]:
         command = (_command(f.get("command"), f"{where}.command", f.line("command"))
                    if f.has("command") else None)
         capture = f.text("capture", required=False) or None
-        if capture is not None and (command is None or not _VAR.match(capture)):
-            raise f.fail("capture", "needs a command and an UPPER_CASE variable name")
+        if capture is not None and (command is None or not _VAR.match(capture)
+                                    or capture.endswith("_ID")):
+            raise f.fail("capture", "needs a command and an UPPER_CASE variable name not "
+                         "ending in _ID (reserved for physical-id lookups)")
         out.append(Step(f.text("text"), command, capture))
     return tuple(out)
 
@@ -444,9 +452,9 @@ def _backup(f: _Fields) -> dict[str, Any]:
     if not isinstance(raw_vars, dict):
         raise f.fail("variables", "must map NAME to {example, text}")
     for name, item in raw_vars.items():
-        if not _VAR.match(str(name)):
-            raise _Invalid(f"{f.what}: variable {name!r} must be UPPER_CASE",
-                           _line(raw_vars, name))
+        if not _VAR.match(str(name)) or str(name).endswith("_ID"):
+            raise _Invalid(f"{f.what}: variable {name!r} must be UPPER_CASE and not end in "
+                           "_ID (reserved for physical-id lookups)", _line(raw_vars, name))
         v = _Fields(item, f"{f.what}.variables.{name}", _line(raw_vars, name),
                     ("example", "text"))
         variables.append(Variable(str(name), v.text("example"), v.text("text")))
@@ -634,6 +642,3 @@ def _package_records() -> tuple[list[Record], list[Diagnostic]]:
     records, diags = _PACKAGE_CACHE[0]
     return list(records), list(diags)
 
-
-def settings_lookup(record: Record) -> Mapping[str, Setting]:
-    return {s.path: s for s in record.settings}

@@ -94,6 +94,7 @@ class Check:
     args: Mapping[str, Any] = field(default_factory=dict)
     defaults: tuple[Default, ...] = ()
     path: str = ""  # the property a finding points at (file:line)
+    message: str = ""  # what a failing finding says (else the evaluated values)
     aliases: tuple[str, ...] = ()
     controls: tuple[ControlMapping, ...] = ()
 
@@ -108,6 +109,7 @@ class Framework:
     name: str
     version: str
     url: str
+    short_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,9 @@ class DataStore:
     key_paths: tuple[str, ...]
     default_key: str
     source: str
+    #: (condition, key text): the key used when no key is named but a setting picks one
+    #: (SSE-KMS without a key id uses the service's AWS managed key)
+    default_key_when: tuple[tuple[cond.Condition, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +302,7 @@ _CHECK_KEYS = {
     "source",
     "aliases",
     "controls",
+    "message",
 }
 
 
@@ -413,6 +419,7 @@ def _check(
         args=dict(args),
         defaults=_defaults(ctx, rec),
         path=_str(ctx, rec, "property", required=False),
+        message=_str(ctx, rec, "message", required=False),
         aliases=_str_list(ctx, rec, "aliases", required=False),
         controls=_controls(ctx, rec, frameworks, sources),
     )
@@ -433,6 +440,7 @@ def _catalogue(path: str, data: Any) -> tuple[tuple[Framework, ...], dict[str, S
                     _str(ctx, rec, "name"),
                     _str(ctx, rec, "version"),
                     _str(ctx, rec, "url", pattern=_SOURCE),
+                    _str(ctx, rec, "short_name", required=False),
                 )
             )
     for rec in data.get("sources") or []:
@@ -464,8 +472,21 @@ def _datastores(ctx: _Ctx, data: Any) -> dict[str, DataStore]:
             key_paths=tuple(keys) if isinstance(keys, list) else (),
             default_key=_str(ctx, rec, "default_key"),
             source=_str(ctx, rec, "source", pattern=_SOURCE),
+            default_key_when=_key_cases(ctx, rec),
         )
     return out
+
+
+def _key_cases(ctx: _Ctx, rec: _Map) -> tuple[tuple[cond.Condition, str], ...]:
+    out = []
+    for item in rec.get("default_key_when") or []:
+        if not isinstance(item, _Map) or set(item) != {"when", "key"}:
+            ctx.error(item, None, "each default_key_when entry has exactly 'when' and 'key'")
+            continue
+        when = _condition(ctx, item, "when")
+        if when is not None:
+            out.append((when, str(item["key"])))
+    return tuple(out)
 
 
 # --- loading ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from docgen.analyse.compliance import ControlCell, build_matrix
 from docgen.pages import PageContext
-from docgen.pages.security import FRAMEWORK_SHORT, knowledge, report
+from docgen.pages.security import knowledge, report, short_name
 
 #: Links shown per cell before "and N more".
 MAX_LINKS = 3
@@ -47,7 +47,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
             continue
         sections.append(
             {
-                "name": FRAMEWORK_SHORT.get(fw.id, fw.name),
+                "name": short_name(kb, fw.id),
                 "full_name": fw.name,
                 "version": fw.version,
                 "url": fw.url,

@@ -144,3 +144,21 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
         "tabs": len(views) > 1,
         "method": METHOD_NOTES,
     }
+
+
+def card_summary(ctx: PageContext) -> str | None:
+    """The overview card's cost fact: the monthly total per environment, marked when
+    some prices are unknown (never a guessed figure)."""
+    stack = ctx.stack
+    if stack is None:
+        return None
+    parts = []
+    for env, stacks in estimates(ctx).items():
+        est = next((e for e in stacks if e.stack_id == stack.id), None)
+        if est is None:
+            continue
+        text = format_usd(est.total) + "/month"
+        if est.unknown_components:
+            text += " + unknown prices"
+        parts.append(f"{env}: {text}" if env else text)
+    return "; ".join(parts) or None

@@ -109,11 +109,31 @@ def sequence(handbook: Handbook, result: DeploymentOrder, env: Environment | Non
     return steps, exports
 
 
-def _follow(f: FollowUp) -> dict[str, Any]:
+def _uses(handbook: Handbook, stack_id: str, parameter: str) -> dict[str, list[str]]:
+    """What the parameter feeds: resource properties and conditions (what the second
+    deployment changes)."""
+    stack = handbook.stack(stack_id)
+    props: list[str] = []
+    conditions: list[str] = []
+    for ref in stack.template.references if stack else ():
+        if ref.target != parameter:
+            continue
+        if ref.source.startswith("Conditions."):
+            name = ref.source.split(".", 1)[1]
+            if name not in conditions:
+                conditions.append(name)
+        elif len(ref.path) > 3 and ref.path[0] == "Resources" and ref.path[2] == "Properties":
+            where = f"{ref.path[1]}.{ref.path[3]}"
+            if where not in props:
+                props.append(where)
+    return {"properties": props, "conditions": conditions}
+
+
+def _follow(handbook: Handbook, f: FollowUp) -> dict[str, Any]:
     return {"stack": f.stack, "parameter": f.parameter, "from_stack": f.from_stack,
             "output": f.output, "reason": f.reason, "source": f.source,
             "default": render(f.default) if f.default is not None else "",
-            "second_pass": f.second_pass}
+            "second_pass": f.second_pass, "uses": _uses(handbook, f.stack, f.parameter)}
 
 
 def context(ctx: PageContext) -> Mapping[str, Any] | None:
@@ -151,8 +171,8 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
     parallel = [list(level) for level in result.levels if len(level) > 1]
     return {
         "nodes": nodes, "edges": graph_edges, "steps": steps,
-        "follow_ups": [_follow(f) for f in result.follow_ups],
-        "hints": [_follow(h) for h in result.hints],
+        "follow_ups": [_follow(hb, f) for f in result.follow_ups],
+        "hints": [_follow(hb, h) for h in result.hints],
         "dangling": [{"stack": d.stack, "expression": d.expression, "names": list(d.names),
                       "reason": d.reason} for d in result.dangling],
         "warnings": [{"stack": w.stack, "message": w.message} for w in result.warnings],

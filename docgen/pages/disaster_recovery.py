@@ -62,8 +62,9 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
               for a in topo.lag_alarms]
     watched = {(a.stack, a.kind) for a in topo.lag_alarms}
     unwatched = []
+    knowledge = dr.load_knowledge(hb.project.knowledge_dir)
     for r in topo.replications:
-        spec = dr.load_knowledge(hb.project.knowledge_dir).replication_spec(r.kind)
+        spec = knowledge.replication_spec(r.kind)
         if spec is None or not spec.lag_metric:
             continue
         holder = r.target_stack or r.stack

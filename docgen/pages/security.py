@@ -11,15 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from docgen.analyse.posture import SecurityReport, analyse
-from docgen.analyse.security import Finding
-from docgen.intrinsics import render
+from docgen.analyse.posture import Cell, EncryptionRow, SecurityReport, analyse
+from docgen.analyse.security import NA, Finding
+from docgen.intrinsics import intrinsic, render, sub_variables
 from docgen.knowledge.security import SecurityKB, load
-from docgen.model import Stack
+from docgen.model import Resource, Stack, Template
 from docgen.pages import PageContext
 from docgen.pages.common import where
 
-FRAMEWORK_SHORT = {"hipaa": "HIPAA", "pci-dss-4": "PCI DSS 4.0", "soc2": "SOC 2", "gdpr": "GDPR"}
+
+def short_name(kb: SecurityKB, framework_id: str) -> str:
+    """How pages name a framework in running text (``short_name`` in frameworks.yml)."""
+    fw = kb.framework(framework_id)
+    if fw is None:
+        return framework_id
+    return fw.short_name or fw.name
 
 
 def knowledge(ctx: PageContext) -> SecurityKB:
@@ -34,8 +40,7 @@ def report(ctx: PageContext, stack: Stack) -> SecurityReport:
 def controls_text(finding: Finding, kb: SecurityKB) -> list[str]:
     out = []
     for m in finding.check.controls:
-        fw = kb.framework(m.framework)
-        name = FRAMEWORK_SHORT.get(m.framework, fw.name if fw else m.framework)
+        name = short_name(kb, m.framework)
         src = kb.sources.get(m.source)
         basis = " (by analogy)" if m.basis == "analogy" else ""
         out.append(f"{name} {', '.join(m.ids)}{basis} — {src.title if src else m.source}")
@@ -73,6 +78,86 @@ def _finding_row(ctx: PageContext, f: Finding, kb: SecurityKB) -> dict[str, Any]
     }
 
 
+def _referenced_resource(template: Template, value: Any, rtype: str) -> Resource | None:
+    """The resource an output (or property) value names: ``!Ref X``, ``!GetAtt X.A`` or a
+    ``${X}`` inside ``!Sub`` (preferring one of type ``rtype``)."""
+    fn = intrinsic(value)
+    if fn is None:
+        return None
+    name, arg = fn
+    names: list[str] = []
+    if name == "Ref" and isinstance(arg, str):
+        names = [arg]
+    elif name == "Fn::GetAtt":
+        names = [arg[0] if isinstance(arg, list) else str(arg).split(".")[0]]
+    elif name == "Fn::Sub":
+        text = arg if isinstance(arg, str) else arg[0] if isinstance(arg, list) and arg else ""
+        names = [v.split(".")[0] for v in sub_variables(text)] if isinstance(text, str) else []
+    found = [r for n in names if (r := template.resource(n)) is not None]
+    return next((r for r in found if r.type == rtype), found[0] if found else None)
+
+
+def _replica_source(ctx: PageContext, stack: Stack, res: Resource) -> tuple[Stack, Resource] | None:
+    """Where a read replica's data comes from: a resource of this template, or of another
+    handbook stack through docgen.yml's parameter wiring (parameter <- output)."""
+    node = res.properties.get("SourceDBInstanceIdentifier")
+    fn = intrinsic(node)
+    if fn is None or fn[0] != "Ref" or not isinstance(fn[1], str):
+        return None
+    local = stack.template.resource(fn[1])
+    if local is not None:
+        return stack, local
+    wire = next((w for w in stack.config.wiring if w.parameter == fn[1]), None)
+    other = ctx.handbook.stack(wire.from_stack) if wire else None
+    if wire is None or other is None:
+        return None
+    output = next((o for o in other.template.outputs if o.name == wire.output), None)
+    target = _referenced_resource(other.template, output.value, res.type) if output else None
+    return (other, target) if target is not None else None
+
+
+def encryption_rows(
+    ctx: PageContext, stack: Stack, rows: Sequence[EncryptionRow]
+) -> list[EncryptionRow]:
+    """The report's rows, with a read replica's inherited verdicts filled in from its
+    source (possibly in another stack) instead of a bare "not applicable"."""
+    out = []
+    for row in rows:
+        res = stack.template.resource(row.resource)
+        src = _replica_source(ctx, stack, res) if res is not None else None
+        if src is None or NA not in (row.at_rest.status, row.in_transit.status):
+            out.append(row)
+            continue
+        other, source = src
+        where_from = source.logical_id if other is stack else f"{other.id} / {source.logical_id}"
+        src_row = next(
+            (r for r in report(ctx, other).encryption if r.resource == source.logical_id), None
+        )
+        if src_row is None:
+            out.append(row)
+            continue
+        at_rest, transit = row.at_rest, row.in_transit
+        if at_rest.status == NA:
+            at_rest = Cell(
+                f"{src_row.at_rest.text}, inherited from {where_from}", src_row.at_rest.status
+            )
+        own_group = res is not None and "DBParameterGroupName" in res.properties
+        if (
+            transit.status == NA
+            and not own_group
+            and src_row.in_transit.text.endswith("(service default)")
+        ):
+            transit = Cell(
+                f"{src_row.in_transit.text}, same engine as {where_from}", src_row.in_transit.status
+            )
+        out.append(
+            EncryptionRow(
+                row.resource, row.label, row.resource_type, row.location, at_rest, transit, row.key
+            )
+        )
+    return out
+
+
 def uncovered_types(stack: Stack, kb: SecurityKB) -> list[str]:
     """Resource types present that no security check looks at (said plainly)."""
     covered = {t for c in kb.checks for t in c.resource_types}
@@ -108,7 +193,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
                 "in_transit": r.in_transit,
                 "key": r.key,
             }
-            for r in rep.encryption
+            for r in encryption_rows(ctx, stack, rep.encryption)
         ],
         "exposure": [
             {
@@ -140,5 +225,14 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
         "suppressed": [_finding_row(ctx, f, kb) for f in rep.suppressed],
         "passed": _passed(rep.findings),
         "uncovered": uncovered_types(stack, kb),
-        "frameworks": [FRAMEWORK_SHORT.get(f.id, f.name) for f in kb.frameworks],
+        "frameworks": [short_name(kb, f.id) for f in kb.frameworks],
     }
+
+
+def card_summary(ctx: PageContext) -> dict[str, int] | None:
+    """The overview card's findings fact: failing findings per severity, worst first
+    (an empty mapping reads "none")."""
+    if ctx.stack is None:
+        return None
+    counts = report(ctx, ctx.stack).counts()
+    return {sev: c["fail"] for sev, c in counts.items() if c.get("fail")}

@@ -3,13 +3,13 @@ time along the critical path, and known pitfalls — all from the ops knowledge 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from docgen import stackinfo
 from docgen.analyse import ops as a
 from docgen.knowledge import ops as kb_ops
-from docgen.model import Stack
+from docgen.model import Resource, Stack
 from docgen.pages import PageContext
 from docgen.pages.common import Tab, tabs
 
@@ -38,8 +38,10 @@ def step_texts(steps: Sequence[kb_ops.Step]) -> list[str]:
     return [s.text for s in steps]
 
 
-def per_target(stack: Stack, ts: Sequence[stackinfo.Target], build: Any) -> list[Tab]:
-    """One command block per environment; ``build(scope_factory, block)`` fills a block."""
+def per_target(stack: Stack, ts: Sequence[stackinfo.Target],
+               build: Callable[[stackinfo.Target, a.Block], None]) -> list[Tab]:
+    """One command block per environment (a tab each when docgen.yml has environments);
+    ``build(target, block)`` fills the block for one target. Empty blocks are left out."""
     out = []
     for t in ts:
         block = a.Block()
@@ -131,7 +133,7 @@ def _failure_blocks(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops
 
 
 def _record_entry(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops.Record,
-                  resources: Sequence[Any]) -> dict[str, Any]:
+                  resources: Sequence[Resource]) -> dict[str, Any]:
     applied = a.resources_for(record, resources, stack.template)
     return {
         "id": record.id, "title": record.title, "text": record.text,
@@ -160,6 +162,8 @@ def provisioning(kb: kb_ops.OpsKnowledge, stack: Stack) -> dict[str, Any]:
         "unknown_types": unknown_types,
         "path": list(path.path),
         "total": _range((path.low, path.high)) if path.path else "",
+        "sum": _range((sum(d.minutes[0] for d in durations if d.minutes),
+                       sum(d.minutes[1] for d in durations if d.minutes))),
         "unknown_on_path": list(path.unknown_on_path),
         "unknown_count": path.unknown_total,
         "known_count": path.known_total,

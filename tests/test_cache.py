@@ -1,0 +1,386 @@
+"""The content-hash cache: each input invalidates exactly the pages it affects, and a
+cached run gives the same bytes as a fresh render.
+
+What was re-rendered is observed by wrapping ``docgen.render.render_page`` (stacks are
+rendered in-process with ``DOCGEN_JOBS=1``), so every test states which pages a
+change must re-render and that nothing else was.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import docgen
+from docgen import cache, render
+from docgen.config import load_config
+from docgen.generate import build, generate, read_tree
+
+TEMPLATE_A = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Description: Storage stack
+Parameters:
+  Env:
+    Type: String
+    Default: dev
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      VersioningConfiguration: {Status: Enabled}
+Outputs:
+  BucketName:
+    Description: Name of the bucket
+    Value: !Ref Bucket
+    Export: {Name: !Sub '${AWS::StackName}-bucket'}
+"""
+
+TEMPLATE_B = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Description: Queue stack
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 30
+      Tags:
+        - Key: bucket
+          Value: !ImportValue storage-bucket
+"""
+
+TEMPLATE_C = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Description: Topic stack
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""
+
+CONFIG = """\
+title: Test handbook
+paths:
+  docs: docs
+  knowledge: kb
+  page_templates: overrides
+  notes: notes
+stacks:
+  a:
+    template: stacks/a.yaml
+    name: storage
+    region: eu-west-1
+  b:
+    template: stacks/b.yaml
+    name: queue
+    region: eu-west-1
+  c:
+    template: stacks/c.yaml
+    name: topic
+    region: eu-west-1
+    description: The topic.
+"""
+
+
+REAL_PACKAGE_DIRS = cache.package_dirs()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DOCGEN_JOBS", "1")
+    monkeypatch.setenv("DOCGEN_CACHE", "1")  # off by default under pytest
+    # docgen's own files are part of every key; other people edit this source tree while
+    # tests run, so a fixed stand-in folder takes its place (see the package tests).
+    package = tmp_path / "package-stand-in"
+    package.mkdir()
+    (package / "code.py").write_text("# docgen\n")
+    monkeypatch.setattr(cache, "package_dirs", lambda: [str(package)])
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "a.yaml").write_text(TEMPLATE_A)
+    (tmp_path / "stacks" / "b.yaml").write_text(TEMPLATE_B)
+    (tmp_path / "stacks" / "c.yaml").write_text(TEMPLATE_C)
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "overrides").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "docgen.yml").write_text(CONFIG)
+    return tmp_path
+
+
+@pytest.fixture
+def rendered(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every page rendered (not taken from the cache), as ``stack/slug`` or ``slug``."""
+    seen: list[str] = []
+    original = render.render_page
+
+    def spy(env: Any, spec: Any, ctx: Any, rel_path: str) -> Any:
+        seen.append(rel_path)
+        return original(env, spec, ctx, rel_path)
+
+    monkeypatch.setattr(render, "render_page", spy)
+    yield seen
+
+
+def run(root: Path, seen: list[str]) -> tuple[dict[str, str], set[str]]:
+    """Generate; return the pages on disk and the stacks ('' = handbook) re-rendered."""
+    seen.clear()
+    result = generate(load_config(str(root / "docgen.yml")))
+    assert not result.errors, result.errors
+    stacks = {rel.split("/")[0] if "/" in rel else "" for rel in seen}
+    return read_tree(str(root / "docs" / "runbooks")), stacks
+
+
+def fresh(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    with monkeypatch.context() as m:
+        m.setenv("DOCGEN_CACHE", "0")
+        result = build(load_config(str(root / "docgen.yml")))
+    assert result.handbook is not None
+    return result.pages
+
+
+EVERYTHING = {"", "a", "b", "c"}
+
+
+def test_first_run_renders_all_and_second_renders_nothing(project: Path,
+                                                          rendered: list[str]) -> None:
+    pages, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+    assert (project / cache.CACHE_DIR / "loads.json").is_file()
+    again, stacks = run(project, rendered)
+    assert stacks == set() and again == pages
+
+
+def test_noop_parses_no_template(project: Path, rendered: list[str]) -> None:
+    run(project, rendered)
+    result = build(load_config(str(project / "docgen.yml")))
+    assert result.handbook is not None
+    assert not any(s.is_loaded for s in result.handbook.stacks)  # type: ignore[attr-defined]
+    # ...yet the templates are there for whoever asks
+    assert result.handbook.stacks[0].template.resource("Bucket") is not None
+
+
+def test_template_change_renders_that_stack_and_handbook_pages(
+        project: Path, rendered: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    run(project, rendered)
+    path = project / "stacks" / "c.yaml"
+    path.write_text(TEMPLATE_C + "  Queue:\n    Type: AWS::SQS::Queue\n")
+    pages, stacks = run(project, rendered)
+    assert stacks == {"", "c"}
+    assert "Queue" in pages["c/index.md"]
+    assert pages == fresh(project, monkeypatch)
+
+
+def test_touch_without_change_is_a_hit(project: Path, rendered: list[str]) -> None:
+    run(project, rendered)
+    path = project / "stacks" / "a.yaml"
+    os.utime(path, (1, 1))
+    _, stacks = run(project, rendered)
+    assert stacks == set()
+
+
+def test_restoring_an_old_template_gives_the_old_pages(project: Path, rendered: list[str]) -> None:
+    first, _ = run(project, rendered)
+    path = project / "stacks" / "c.yaml"
+    path.write_text(TEMPLATE_C.replace("Topic stack", "Topic stack, edited"))
+    run(project, rendered)
+    path.write_text(TEMPLATE_C)
+    again, stacks = run(project, rendered)
+    assert stacks == {"", "c"}  # the previous entry was dropped, so it renders again...
+    assert again == first  # ...to the same bytes
+
+
+def test_surface_change_renders_every_stack(project: Path, rendered: list[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An output of ``a`` changes: other stacks' pages (imported-by, deployment order)
+    may name it, so every stack renders again."""
+    run(project, rendered)
+    path = project / "stacks" / "a.yaml"
+    path.write_text(TEMPLATE_A.replace("Name of the bucket", "The bucket's name"))
+    pages, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+    assert pages == fresh(project, monkeypatch)
+
+
+def test_config_change_of_one_stack(project: Path, rendered: list[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    run(project, rendered)
+    cfg = project / "docgen.yml"
+    cfg.write_text(CONFIG.replace("description: The topic.", "description: The new topic."))
+    pages, stacks = run(project, rendered)
+    assert stacks == {"", "c"}
+    assert pages == fresh(project, monkeypatch)
+
+
+def test_config_change_for_all_stacks(project: Path, rendered: list[str]) -> None:
+    run(project, rendered)
+    cfg = project / "docgen.yml"
+    cfg.write_text(CONFIG.replace("title: Test handbook", "title: Renamed handbook"))
+    _, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+
+
+def test_comment_in_config_is_a_hit(project: Path, rendered: list[str]) -> None:
+    run(project, rendered)
+    (project / "docgen.yml").write_text("# a comment\n" + CONFIG)
+    _, stacks = run(project, rendered)
+    assert stacks == set()
+
+
+def test_page_template_override_renders_everything(project: Path, rendered: list[str]) -> None:
+    run(project, rendered)
+    override = project / "overrides" / "stack" / "overview.md.j2"
+    override.parent.mkdir()
+    override.write_text("# {{ stack.id | md }} (custom overview)\n")
+    pages, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+    assert "(custom overview)" in pages["a/index.md"]
+    override.unlink()
+    pages, stacks = run(project, rendered)
+    assert "(custom overview)" not in pages["a/index.md"]
+
+
+def test_user_knowledge_file_renders_everything(project: Path, rendered: list[str]) -> None:
+    run(project, rendered)
+    (project / "kb" / "ops").mkdir()
+    (project / "kb" / "ops" / "README.txt").write_text("notes on the team's knowledge\n")
+    _, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+
+
+def test_package_knowledge_file_renders_everything(project: Path, rendered: list[str],
+                                                   tmp_path_factory: pytest.TempPathFactory,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """docgen/knowledge/** is part of the hashed package; a stand-in folder is added to
+    the hashed package folders so the test does not write into the source tree."""
+    kb = tmp_path_factory.mktemp("package-knowledge")
+    (kb / "ops").mkdir()
+    (kb / "ops" / "s3.yml").write_text("facts: []\n")
+    monkeypatch.setattr(cache, "package_dirs", lambda: [str(kb)])
+    run(project, rendered)
+    _, stacks = run(project, rendered)
+    assert stacks == set()
+    (kb / "ops" / "s3.yml").write_text("facts: [changed]\n")
+    _, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+
+
+def test_package_folders_cover_code_knowledge_and_page_templates() -> None:
+    names = {Path(d).name for d in REAL_PACKAGE_DIRS}
+    assert "templates" in names
+    pkg = next(Path(d) for d in REAL_PACKAGE_DIRS if (Path(d) / "__init__.py").is_file())
+    assert (pkg / "knowledge").is_dir() and (pkg / "cache.py").is_file()
+    assert Path(render.templates_dir()).resolve() in {Path(d).resolve()
+                                                      for d in REAL_PACKAGE_DIRS}
+
+
+def test_package_code_change_renders_everything(project: Path, rendered: list[str]) -> None:
+    run(project, rendered)
+    stand_in = Path(cache.package_dirs()[0]) / "code.py"
+    stand_in.write_text("# docgen, edited\n")
+    _, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+
+
+def test_docgen_version_renders_everything(project: Path, rendered: list[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    run(project, rendered)
+    monkeypatch.setattr(docgen, "__version__", docgen.__version__ + ".post1")
+    _, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+
+
+def test_notes_of_one_stack(project: Path, rendered: list[str],
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    run(project, rendered)
+    (project / "notes" / "b").mkdir()
+    (project / "notes" / "b" / "index.md").write_text("Call the queue team first.\n")
+    pages, stacks = run(project, rendered)
+    assert stacks == {"", "b"}
+    assert "Call the queue team first." in pages["b/index.md"]
+    assert pages == fresh(project, monkeypatch)
+
+
+def test_cached_equals_uncached_after_many_changes(project: Path, rendered: list[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    run(project, rendered)
+    (project / "stacks" / "b.yaml").write_text(TEMPLATE_B.replace("30", "60"))
+    run(project, rendered)
+    (project / "docgen.yml").write_text(CONFIG.replace("eu-west-1", "us-east-2"))
+    pages, _ = run(project, rendered)
+    assert pages == fresh(project, monkeypatch)
+    assert pages == render.render_all(build(load_config(str(project / "docgen.yml")))
+                                      .handbook)  # type: ignore[arg-type]
+
+
+def test_invalid_template_diagnostics_come_back_from_cache(project: Path,
+                                                           rendered: list[str]) -> None:
+    (project / "stacks" / "c.yaml").write_text(TEMPLATE_C + "  Topic:\n    Type: X\n")
+    config = load_config(str(project / "docgen.yml"))
+    first = build(config, keep_going=True)
+    second = build(config, keep_going=True)
+    assert first.invalid == second.invalid == ["c"]
+    assert [str(d) for d in first.diagnostics] == [str(d) for d in second.diagnostics]
+    assert any("duplicate key" in d.message for d in second.errors)
+    assert build(config).handbook is None  # without --keep-going: nothing
+
+
+def test_corrupt_cache_is_ignored(project: Path, rendered: list[str]) -> None:
+    first, _ = run(project, rendered)
+    for entry in (project / cache.CACHE_DIR / "pages").iterdir():
+        entry.write_text("{not json")
+    (project / cache.CACHE_DIR / "loads.json").write_text("[]")
+    again, stacks = run(project, rendered)
+    assert stacks == EVERYTHING and again == first
+
+
+def test_cache_disabled(project: Path, rendered: list[str],
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCGEN_CACHE", "0")
+    run(project, rendered)
+    _, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+    assert not (project / cache.CACHE_DIR).exists()
+
+
+def test_off_under_pytest_unless_asked(project: Path, rendered: list[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCGEN_CACHE")
+    assert "PYTEST_CURRENT_TEST" in os.environ
+    run(project, rendered)
+    _, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+
+
+def test_cache_lives_outside_runbooks(project: Path, rendered: list[str]) -> None:
+    pages, _ = run(project, rendered)
+    assert all(rel.endswith(".md") for rel in pages)
+    assert (project / ".docgen-cache").is_dir()
+    gitignore = Path(__file__).resolve().parents[1] / ".gitignore"
+    assert "/.docgen-cache/" in gitignore.read_text().split()
+
+
+def test_stale_entries_are_pruned(project: Path, rendered: list[str]) -> None:
+    run(project, rendered)
+    folder = project / cache.CACHE_DIR / "pages"
+    before = len(list(folder.iterdir()))
+    for k in range(3):
+        (project / "stacks" / "c.yaml").write_text(TEMPLATE_C + f"# edit {k}\n")
+        run(project, rendered)
+    assert len(list(folder.iterdir())) == before
+
+
+def test_wired_stack_template_is_part_of_the_key(project: Path, rendered: list[str]) -> None:
+    """A stack wired to another's output in docgen.yml follows the wiring into that
+    template: a resource change there re-renders the wired stack too."""
+    (project / "stacks" / "c.yaml").write_text(TEMPLATE_C.replace(
+        "Resources:", "Parameters:\n  BucketName:\n    Type: String\nResources:"))
+    (project / "docgen.yml").write_text(CONFIG + textwrap.indent(textwrap.dedent("""\
+        parameters:
+          BucketName: {stack: a, output: BucketName}
+        """), "    "))
+    run(project, rendered)
+    (project / "stacks" / "a.yaml").write_text(TEMPLATE_A.replace("Enabled", "Suspended"))
+    _, stacks = run(project, rendered)
+    assert stacks == {"", "a", "c"}

@@ -1,0 +1,124 @@
+"""Parallel loading and rendering give the serial output, byte for byte.
+
+The pool thresholds are lowered so that a dozen templates go through worker
+processes; a spy records which processes rendered, so the test fails if the "parallel"
+run quietly stayed in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from docgen import parallel, render
+from docgen.generate import build, default_project
+from docgen.loader import load_template
+from docgen.model import NO_DEFAULT
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("DOCGEN_CORPUS", REPO.parent / "shared" / "corpus")) / "real"
+
+
+def sample_templates(count: int = 12) -> list[str]:
+    """The example stacks plus valid corpus templates of assorted services."""
+    files = [str(p) for p in sorted((REPO / "stacks").glob("*.yaml"))]
+    if CORPUS.is_dir():
+        candidates = sorted(p for p in CORPUS.rglob("*")
+                            if p.suffix in (".yaml", ".yml", ".json") and p.is_file())
+        step = max(1, len(candidates) // (count * 3))
+        for path in candidates[::step]:
+            if len(files) >= count:
+                break
+            if path.stat().st_size < 60_000 and load_template(str(path))[0] is not None:
+                files.append(str(path))
+    return files
+
+
+@pytest.fixture
+def no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCGEN_CACHE", "0")
+
+
+def run(jobs: int, files: list[str], root: Path, monkeypatch: pytest.MonkeyPatch,
+        pid_log: Path | None = None) -> dict[str, str]:
+    monkeypatch.setenv("DOCGEN_JOBS", str(jobs))
+    if pid_log is not None:
+        original = render.render_stack
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            with open(pid_log, "a", encoding="utf-8") as fh:
+                fh.write(f"{os.getpid()}\n")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(render, "render_stack", spy)
+    result = build(default_project(str(root), str(root / "docs")), files)
+    assert result.handbook is not None and not result.errors
+    if pid_log is not None:
+        monkeypatch.setattr(render, "render_stack", original)
+    return result.pages
+
+
+def test_parallel_equals_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                no_cache: None) -> None:
+    files = sample_templates()
+    assert len(files) >= 6
+    monkeypatch.setattr(parallel, "MIN_ITEMS_FOR_POOL", 2)
+    monkeypatch.setattr(parallel, "MIN_STACKS_FOR_POOL", 2)
+    serial = run(1, files, tmp_path, monkeypatch)
+    log = tmp_path / "pids.txt"
+    two = run(2, files, tmp_path, monkeypatch, pid_log=log)
+    pids = set(log.read_text().split())
+    assert os.getpid() and str(os.getpid()) not in pids and len(pids) == 2, pids
+    assert list(two) == list(serial)  # same pages, same order
+    assert two == serial  # same bytes
+
+
+def test_parallel_with_cache_equals_serial(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold cached parallel run and an uncached serial run agree."""
+    files = sample_templates(8)
+    monkeypatch.setattr(parallel, "MIN_STACKS_FOR_POOL", 2)
+    monkeypatch.setenv("DOCGEN_CACHE", "1")
+    two = run(2, files, tmp_path / "a", monkeypatch)
+    again = run(2, files, tmp_path / "a", monkeypatch)
+    monkeypatch.setenv("DOCGEN_CACHE", "0")
+    serial = run(1, files, tmp_path / "b", monkeypatch)
+    assert two == again == serial
+
+
+def test_small_inputs_stay_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      no_cache: None) -> None:
+    log = tmp_path / "pids.txt"
+    run(2, sample_templates(2), tmp_path, monkeypatch, pid_log=log)
+    assert set(log.read_text().split()) == {str(os.getpid())}
+
+
+def test_map_ordered_keeps_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCGEN_JOBS", "2")
+    monkeypatch.setattr(parallel, "MIN_ITEMS_FOR_POOL", 1)
+    items = list(range(50))
+    assert parallel.map_ordered(abs, [-i for i in items]) == items
+
+
+def test_workers_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCGEN_JOBS", "3")
+    assert parallel.workers() == 3
+    monkeypatch.setenv("DOCGEN_JOBS", "0")
+    assert parallel.workers() == 1
+    monkeypatch.setenv("DOCGEN_JOBS", "many")
+    assert parallel.workers() == (os.cpu_count() or 1)
+
+
+def test_no_default_marker_survives_pickling() -> None:
+    """Templates come back from loader processes by pickle; ``has_default`` tests the
+    marker by identity."""
+    assert pickle.loads(pickle.dumps(NO_DEFAULT)) is NO_DEFAULT
+    template, _ = load_template(str(REPO / "stacks" / "dr.yaml"))
+    assert template is not None
+    back = pickle.loads(pickle.dumps(template))
+    assert [p.has_default for p in back.parameters] == \
+        [p.has_default for p in template.parameters]
