@@ -43,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "real")
 SIZES = (0.25, 0.5, 1.0)  # of the maximal synthetic template (500/200/200, ~1 MB)
+ANALYSIS = "## Analysis"  # hand-written; kept when the harness rewrites RESULTS.md
 HEAVY = ("jinja2", "mkdocs", "material", "docgen.knowledge", "docgen.render",
          "docgen.analyse", "docgen.pages")
 
@@ -162,7 +163,9 @@ def machine() -> dict[str, str]:
             "python": platform.python_version(), "os": platform.platform(),
             "pyyaml": f"{yaml.__version__} (libyaml: {getattr(yaml, '__with_libyaml__', False)})",
             "docgen": f"{rev}{' + uncommitted changes' if dirty.strip() else ''}",
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load average at the end (1/5/15 min)": " / ".join(f"{x:.1f}"
+                                                              for x in os.getloadavg())}
 
 
 # --- profiles for missed targets ---------------------------------------------------------
@@ -259,8 +262,9 @@ def main() -> None:
     base_env = {k: v for k, v in os.environ.items()
                 if k not in ("DOCGEN_JOBS", "DOCGEN_CACHE", "DOCGEN_DEBUG")}
     work = tempfile.mkdtemp(prefix="docgen-bench-")
+    facts_load = os.getloadavg()[0]
     rows: dict[str, Row] = {}
-    facts: dict[str, Any] = {}
+    facts: dict[str, Any] = {"load_start": facts_load}
 
     def row(key: str, name: str, note: str = "") -> Row:
         rows[key] = Row(name, note=note)
@@ -516,6 +520,9 @@ def write_results(path: str, mach: dict[str, str], table: list[str],
            "floor measured in the same run.", "",
            "## Machine", ""]
     out += [f"- {k}: {v}" for k, v in mach.items()]
+    out += [f"- load average at the start (1 min): {facts['load_start']:.1f} -- other jobs "
+            "share this machine; with a load near or above nproc, parallel figures say "
+            "little"]
     out += ["", "## Input", "",
             f"- corpus: {facts['templates']} templates, {facts['corpus_bytes'] / 1e6:.1f} MB; "
             f"{facts['valid']} valid ({facts['templates'] - facts['valid']} rejected: duplicate "
@@ -541,6 +548,9 @@ def write_results(path: str, mach: dict[str, str], table: list[str],
         out.append(f"| {name} | {goal} | {figure} | {verdict} |")
     out += ["", f"Floor median: {fl:.3f} s. Heavy modules imported by fast commands: "
             f"`{json.dumps(facts['heavy_imports'])}`.", ""]
+    kept = _kept_analysis(path)
+    if kept:
+        out += [kept, ""]
     if profiles:
         out += ["## Profiles of missed targets", "",
                 "In-process, one process (`DOCGEN_JOBS=1`), no cache (`DOCGEN_CACHE=0`), "
@@ -564,6 +574,21 @@ def write_results(path: str, mach: dict[str, str], table: list[str],
                         prof["tottime"], "```", ""]
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(out).rstrip() + "\n")
+
+
+def _kept_analysis(path: str) -> str:
+    """The hand-written ``## Analysis`` section of the previous RESULTS.md (up to the
+    next generated section), carried over so that re-running keeps it."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            previous = fh.read()
+    except OSError:
+        return ""
+    if ANALYSIS not in previous:
+        return ""
+    text = previous[previous.index(ANALYSIS):]
+    end = text.find("\n## Profiles of missed targets")
+    return (text if end < 0 else text[:end]).rstrip()
 
 
 if __name__ == "__main__":

@@ -131,3 +131,18 @@ def anchor(value: Any) -> str:
     """A stable HTML id fragment for a name (letters, digits and dashes)."""
     s = re.sub(r"[^A-Za-z0-9]+", "-", text(value)).strip("-").lower()
     return s or "item"
+
+
+def indent(value: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    """Jinja's ``indent`` filter, splitting at ``\\n`` only.
+
+    Jinja's own uses ``str.splitlines``, which also breaks at U+2028, NEL, form feed and
+    the like: inside a quoted shell word that silently changes the value (and a page's
+    line structure). Markdown and the shell only know ``\\n`` (and ``\\r``), so only
+    those are lines here.
+    """
+    pad = width if isinstance(width, str) else " " * width
+    lines = text(value).replace("\r\n", "\n").split("\n")
+    out = [pad + lines[0] if first else lines[0]]
+    out += [pad + ln if ln or blank else ln for ln in lines[1:]]
+    return "\n".join(out)

@@ -84,14 +84,17 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
     ctx = _fork_context() if n > 1 else None
     if ctx is None:
         return [render_stack(handbook, i, env, memo) for i in indices]
+    import gc
     from concurrent.futures import ProcessPoolExecutor
 
     _SHARED.update(handbook=handbook, env=env, memo=memo)
+    gc.freeze()  # the collector would touch every inherited object: copy-on-write copies
     try:
         chunk = max(1, len(indices) // (n * 8))
         with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
             return list(pool.map(_render_one, indices, chunksize=chunk))
     finally:
+        gc.unfreeze()
         _SHARED.clear()
 
 

@@ -83,19 +83,30 @@ class DocgenPlugin(BasePlugin[DocgenPluginConfig]):
 
 
 def live_output_files(result: Any) -> list[str]:
-    """The live outputs files docgen.yml names: pages show their values, so they are inputs."""
+    """The live outputs files docgen.yml names: pages show their values, so they are inputs.
+
+    A file not written yet is watched through its folder (when that exists and is not
+    the project root), so ``docgen outputs`` run while serving shows up on the pages.
+    """
     from docgen.liveoutputs import outputs_file, resolve
 
     handbook = result.handbook if result is not None else None
     if handbook is None:
         return []
+    root = os.path.abspath(handbook.project.root)
     envs = [e.name for e in handbook.project.environments] or [None]
     files = []
     for stack in handbook.stacks:
         for env in envs:
             rel = outputs_file(handbook, stack, env)
-            if rel:
-                files.append(resolve(handbook, rel))
+            if not rel:
+                continue
+            path = resolve(handbook, rel)
+            folder = os.path.dirname(os.path.abspath(path))
+            if os.path.exists(path) or folder == root or not os.path.isdir(folder):
+                files.append(path)
+            else:
+                files.append(folder)
     return files
 
 

@@ -56,6 +56,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "fence": lambda body, lang="": escape.fence(body, lang),
     "shell": escape.shell,
     "anchor": escape.anchor,
+    "indent": escape.indent,  # Jinja's splits at U+2028 etc. too, changing quoted values
     "cmd": _cmd,
 }
 

@@ -384,3 +384,22 @@ def test_wired_stack_template_is_part_of_the_key(project: Path, rendered: list[s
     (project / "stacks" / "a.yaml").write_text(TEMPLATE_A.replace("Enabled", "Suspended"))
     _, stacks = run(project, rendered)
     assert stacks == {"", "a", "c"}
+
+
+def test_live_outputs_file_is_an_input(project: Path, rendered: list[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "docgen.yml").write_text(CONFIG + textwrap.dedent("""\
+        environments:
+          dev:
+            stacks:
+              a:
+                outputs_file: cfn-outputs/dev/a.json
+        """))
+    run(project, rendered)
+    _, stacks = run(project, rendered)
+    assert stacks == set()
+    (project / "cfn-outputs" / "dev").mkdir(parents=True)
+    (project / "cfn-outputs" / "dev" / "a.json").write_text('{"BucketName": "my-bucket"}')
+    pages, stacks = run(project, rendered)
+    assert "a" in stacks
+    assert pages == fresh(project, monkeypatch)

@@ -344,6 +344,11 @@ def test_per_environment_files(tmp_path: Path) -> None:
     assert "prod: <code>cfn-outputs/prod/app.json</code> not found" in page
     assert "does not declare" in page and "<code>Unexpected</code>" in page
     assert "-o cfn-outputs/dev/app.json" in page and "-o cfn-outputs/prod/app.json" in page
+    assert "> cfn-outputs/dev/app.json" in page and "mkdir -p cfn-outputs/dev" in page
+    from tests.awscli_model import check_markdown
+
+    problems = check_markdown(page)
+    assert not problems, "\n".join(problems)
 
 
 def test_commands_use_live_physical_ids(tmp_path: Path) -> None:
@@ -376,11 +381,18 @@ def test_pages_use_live_ids_instead_of_lookups(tmp_path: Path) -> None:
         {"BucketName": "live-bucket-1", "TopicArn": "arn:aws:sns:us-east-1:1:t"}))
     proc = run_docgen(["generate"], aws_env(None), cwd=root)
     assert proc.returncode == 0, proc.stderr
+    from tests.awscli_model import check_markdown
+
+    used = False
     for page in (root / "docs" / "runbooks").rglob("*.md"):
         text = page.read_text()
         for logical in ("Bucket", "Topic"):
             assert f"--logical-resource-id {logical}\n" not in text
             assert f"--logical-resource-id {logical} " not in text, page
+        used = used or "live-bucket-1" in text.split("## Live values")[0].split("| Output |")[0]
+        problems = check_markdown(text)
+        assert not problems, f"{page}: " + "\n".join(problems)
+    assert used, "some page's commands name the bucket by its live id"
 
 
 def test_live_file_is_an_input_of_the_freshness_check(tmp_path: Path) -> None:
@@ -394,3 +406,55 @@ def test_live_file_is_an_input_of_the_freshness_check(tmp_path: Path) -> None:
     proc = run_docgen(["generate", "--check"], env, cwd=root)
     assert proc.returncode == 1
     assert "stale: runbooks/app/outputs.md" in proc.stdout
+
+
+# --- hostile live values (property) -------------------------------------------------------------
+
+def _render_outputs_page(root: Path) -> str:
+    from docgen.render import render_all
+
+    result = build(load_config(str(root / "docgen.yml")))
+    assert result.handbook is not None
+    return render_all(result.handbook)["app/outputs.md"]
+
+
+def test_any_live_value_stays_inside_its_cell(tmp_path: Path) -> None:
+    """Whatever the file holds, the table keeps its shape and no raw HTML gets through."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    root = make_project(tmp_path, STACK_FILE)
+    (root / "cfn-outputs").mkdir()
+    path = root / "cfn-outputs" / "app.json"
+    header_pipes = None
+
+    @settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.text(min_size=1, max_size=40), st.text(max_size=40))
+    def check(value: str, other: str) -> None:
+        nonlocal header_pipes
+        path.write_text(json.dumps({"BucketName": value, "Greeting": other,
+                                    value[:20] or "k": other}))
+        os.utime(path, ns=(time_ns(), time_ns()))
+        page = _render_outputs_page(root)
+        lines = page.splitlines()
+        header = next(line for line in lines if line.startswith("| Output |"))
+        assert "Live value" in header
+        pipes = header.count("|")
+        rows = [line for line in lines if line.startswith("| <code>")]
+        assert len(rows) == 3, "a value must not add or split table rows"
+        for row in rows:
+            assert row.count("|") == pipes, row
+            assert re.sub(r"</?code>|<br>", "", row).count("<") == 0, row
+        section = page[page.index("## Live values"):page.index("## Save the outputs")]
+        for line in section.splitlines():
+            assert re.sub(r"</?code>|<br>", "", line).count("<") == 0, line
+        assert "<script" not in page.lower()
+
+    check()
+
+
+def time_ns() -> int:
+    import time
+
+    return time.time_ns()

@@ -184,6 +184,9 @@ def test_serve_watches_every_input(tmp_path: Path) -> None:
     from docgen.render import templates_dir
     assert os.path.abspath(templates_dir()) in watched
     assert str(root / "cfn-outputs" / "dev" / "primary.json") in watched  # live values
+    # not written yet: its folder is watched, so `docgen outputs` while serving is seen
+    assert str(root / "cfn-outputs" / "dev") in watched  # dev/dr.json does not exist
+    assert not any(p.startswith(str(root / "cfn-outputs" / "prod")) for p in watched)
 
 
 def test_serve_rereads_docgen_yml(tmp_path: Path) -> None:
@@ -282,7 +285,7 @@ def test_zensical_builds_the_example(tmp_path: Path) -> None:
     text = (root / "mkdocs.yml").read_text()
     (root / "mkdocs.yml").write_text(re.sub(r"\nnav:\n(  - .*\n?)*", "\n", text))
     env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb"}
-    proc = subprocess.run([*command, "build", "--clean"], cwd=root, capture_output=True,
+    proc = subprocess.run([*command, "build", "--clean", "--strict"], cwd=root, capture_output=True,
                           text=True, timeout=600, env=env)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     site = root / "site"
@@ -292,3 +295,25 @@ def test_zensical_builds_the_example(tmp_path: Path) -> None:
     assert "runbooks/primary/deploy/" in home, "generated pages are in Zensical's navigation"
     deploy = site_path(site, "primary/deploy.md").read_text(encoding="utf-8")
     assert "tabbed-set" in deploy, "pymdownx.tabbed environment tabs render"
+
+
+def test_notes_and_bad_config_through_the_plugin(tmp_path: Path) -> None:
+    """Notes reach the built page; an invalid docgen.yml stops the build with its line."""
+    root = copy_example(tmp_path / "project")
+    config = root / "docgen.yml"
+    text = config.read_text()
+    config.write_text(text.replace("\npaths:\n", "\npaths:\n  notes: docs_src/notes\n", 1))
+    (root / "docs_src" / "notes" / "dr").mkdir(parents=True)
+    (root / "docs_src" / "notes" / "dr" / "deploy.md").write_text(
+        "Zz team note: page the database owner before a failover drill.\n")
+    site = tmp_path / "site"
+    proc = mkdocs(["build", "--strict", "-d", str(site)], root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = site_path(site, "dr/deploy.md").read_text(encoding="utf-8")
+    assert "Zz team note: page the database owner" in html
+    assert "Team notes" in html
+    config.write_text(text.replace("\ntitle:", "\ntitel: typo\ntitle:", 1))
+    proc = mkdocs(["build", "--strict", "-d", str(tmp_path / "site2")], root)
+    assert proc.returncode == 1
+    assert re.search(r"docgen\.yml:\d+:\d+: .*titel", proc.stderr), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
