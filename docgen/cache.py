@@ -33,7 +33,11 @@ The cache lives in ``<project root>/.docgen-cache/`` (outside ``runbooks/``,
 gitignored). ``DOCGEN_CACHE=0`` disables it; it is also off when pages carry a
 generation time or revision (``site.show_generated_at`` / ``site.show_revision``),
 since those differ per run, and under pytest unless ``DOCGEN_CACHE=1`` (tests
-monkeypatch code). Everything written is exactly what a fresh render gives
+monkeypatch code). Cache files carry a MAC made with a per-user key (docgen's user
+cache folder, ``$DOCGEN_CACHE_DIR`` or ``~/.cache/docgen``): cached pages skip
+rendering and escaping, so a ``.docgen-cache`` that arrives with a cloned repository is
+ignored. Compiled Jinja page templates are kept per user as well (like ``.pyc``).
+Everything written is exactly what a fresh render gives
 (tests compare cached and uncached trees byte for byte); a cache that cannot be read
 or written is ignored, never an error.
 """
@@ -43,8 +47,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import hmac
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -54,6 +60,7 @@ from docgen.model import Handbook, ProjectConfig, Stack, StackConfig, Template
 
 CACHE_DIR = ".docgen-cache"
 FORMAT = 1  # bump when the layout of cache files changes
+LARGE = 1_048_576  # CloudFormation's template size limit (docgen.loader.MAX_BYTES)
 _SKIP_DIRS = {"__pycache__", ".git", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 
 
@@ -67,10 +74,24 @@ def _h(*parts: Any) -> str:
     return digest.hexdigest()
 
 
-def file_digest(path: str) -> str | None:
-    """Digest of a file's bytes; None when it cannot be read (never cached then)."""
+def _nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def file_digest(path: str, large: bool = False) -> str | None:
+    """Digest of a regular file's bytes; None when it cannot be read (never cached then).
+
+    Opened non-blocking and checked before reading: a FIFO or device in a templates
+    folder must not hang the run (the loader reports it). Files over the 1 MB template
+    limit are not read (the loader refuses them); with ``large`` they get a size and
+    time stamp signature instead (user folders: notes, knowledge)."""
     try:
-        with open(path, "rb") as fh:
+        with open(path, "rb", opener=_nonblocking) as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return None
+            if info.st_size > LARGE:
+                return f"large:{info.st_size}:{info.st_mtime_ns}" if large else None
             return hashlib.blake2b(fh.read(), digest_size=20).hexdigest()
     except OSError:
         return None
@@ -87,7 +108,7 @@ def tree_digest(folder: str | None, *, top_level_only: bool = False) -> str:
             if name.endswith((".pyc", ".pyo")):
                 continue
             full = os.path.join(base, name)
-            parts += [os.path.relpath(full, folder), file_digest(full) or "unreadable"]
+            parts += [os.path.relpath(full, folder), file_digest(full, large=True) or "unreadable"]
     return _h(*parts)
 
 
@@ -181,6 +202,10 @@ class LazyStack(Stack):
     def is_loaded(self) -> bool:
         return self._loaded is not None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copies and pickles are plain, loaded :class:`Stack` objects."""
+        return Stack, (self.config, self.template)
+
 
 # --- the store ----------------------------------------------------------------------
 
@@ -204,39 +229,100 @@ def cache_dir(project: ProjectConfig) -> str:
     return os.path.join(project.root, CACHE_DIR)
 
 
+def user_secret() -> bytes | None:
+    """This user's key for authenticating cache files (created on first use, mode 0600,
+    in docgen's per-user cache folder); None when it cannot be had (no cache then).
+
+    Cached pages are trusted output: they skip rendering, and so escaping. A
+    ``.docgen-cache`` committed to a repository could otherwise smuggle raw HTML
+    into the site; entries without this user's MAC are ignored.
+    """
+    from docgen.assets import cache_dir as user_cache_dir
+
+    path = os.path.join(user_cache_dir(), "cache-key")
+    try:
+        with open(path, "rb") as fh:
+            key = fh.read()
+        if len(key) == 32:
+            return key
+    except OSError:
+        pass
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(os.urandom(32))
+        os.chmod(tmp, 0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # first writer wins; a concurrent run reads the same key
+        os.unlink(tmp)
+        with open(path, "rb") as fh:
+            key = fh.read()
+        return key if len(key) == 32 else None
+    except OSError:
+        return None
+
+
+def compiled_templates_dir() -> str | None:
+    """Jinja's compiled page templates (per user, keyed by template source checksum, like
+    Python's ``__pycache__``): a fresh project does not pay for compiling them. Per user,
+    not per project: loading compiled code from a repository's folder would run it."""
+    from docgen.assets import cache_dir as user_cache_dir
+
+    folder = os.path.join(user_cache_dir(), "jinja-bytecode")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return folder
+
+
 class Store:
     """Files under ``.docgen-cache/``: ``loads.json`` (per template bytes: valid?,
     diagnostics, surface) and ``pages/<key>.json`` (a rendered page set)."""
 
     def __init__(self, folder: str | None) -> None:
         """``folder`` None: a disabled cache (nothing read, nothing written)."""
-        self.folder = folder or ""
+        self.secret = user_secret() if folder else None
+        self.folder = folder if folder and self.secret else ""
         self.loads: dict[str, Any] = {}
         self.loads_dirty = False
         self.used: set[str] = set()
         self.wrote = False
         self.tainted = False  # an input changed during the run: store nothing
-        if not folder:
+        if not self.folder:
             self.tainted = True  # never writes
             return
+        data = self._read("loads.json")
+        if isinstance(data, dict) and data.get("format") == FORMAT:
+            self.loads = data.get("entries", {})
+
+    def _mac(self, body: bytes) -> bytes:
+        return hashlib.blake2b(body, key=self.secret or b"", digest_size=32).hexdigest().encode()
+
+    def _read(self, rel: str) -> Any:
+        """A cache file's data, or None when absent, corrupt or not written by this user
+        (a ``.docgen-cache`` that came with a cloned repository is never trusted)."""
         try:
-            with open(os.path.join(folder, "loads.json"), encoding="utf-8") as fh:
-                data = json.load(fh)
-            if isinstance(data, dict) and data.get("format") == FORMAT:
-                self.loads = data.get("entries", {})
+            with open(os.path.join(self.folder, rel), "rb") as fh:
+                mac, _, body = fh.read().partition(b"\n")
+            if not hmac.compare_digest(mac, self._mac(body)):
+                return None
+            return json.loads(body)
         except (OSError, ValueError):
-            pass
+            return None
 
     def _write(self, rel: str, payload: Any) -> None:
         if self.tainted:
             return
         full = os.path.join(self.folder, rel)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         tmp = ""
         try:
             os.makedirs(os.path.dirname(full), exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(full))
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, ensure_ascii=False, separators=(",", ":"))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self._mac(body) + b"\n" + body)
             os.replace(tmp, full)
             self.wrote = True
         except OSError:  # a read-only or full disk: the cache is optional
@@ -248,11 +334,7 @@ class Store:
         self.used.add(key)
         if not self.folder:
             return None
-        try:
-            with open(os.path.join(self.folder, "pages", f"{key}.json"), encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            return None
+        data = self._read(os.path.join("pages", f"{key}.json"))
         if not isinstance(data, dict) or data.get("key") != key:
             return None
         pages = data.get("pages")
@@ -278,6 +360,15 @@ class Store:
                 for name in os.listdir(folder):
                     if name.endswith(".json") and name[:-5] not in self.used:
                         os.unlink(os.path.join(folder, name))
+                    elif name.startswith(".tmp-") and _older_than(
+                            os.path.join(folder, name), 3600):  # left by a killed run
+                        os.unlink(os.path.join(folder, name))
+
+
+def _older_than(path: str, seconds: float) -> bool:
+    import time
+
+    return time.time() - os.path.getmtime(path) > seconds
 
 
 # --- the cached build ---------------------------------------------------------------
@@ -375,6 +466,11 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
         # Like render.render_all: handbook pages first, one memo for all pages, so the
         # handbook-wide analyses they compute are inherited by the forked stack workers.
         env = environment(project.page_templates_dir)
+        compiled = compiled_templates_dir() if store.folder else None
+        if compiled:
+            import jinja2
+
+            env.bytecode_cache = jinja2.FileSystemBytecodeCache(compiled)
         memo: dict[Any, Any] = {}
         if hb_pages is None:
             hb_pages = render_handbook_pages(handbook, env, memo)

@@ -138,11 +138,12 @@ def indent(value: Any, width: int | str = 4, first: bool = False, blank: bool = 
 
     Jinja's own uses ``str.splitlines``, which also breaks at U+2028, NEL, form feed and
     the like: inside a quoted shell word that silently changes the value (and a page's
-    line structure). Markdown and the shell only know ``\\n`` (and ``\\r``), so only
-    those are lines here.
+    line structure). Markdown's lines end at LF, CR LF or a lone CR (it rewrites both to
+    LF before parsing), so exactly those are lines here: a CR inside a quoted value
+    must be indented too, or it ends the tab or list the block sits in.
     """
     pad = width if isinstance(width, str) else " " * width
-    lines = text(value).replace("\r\n", "\n").split("\n")
+    lines = re.split(r"\r\n|\r|\n", text(value))
     out = [pad + lines[0] if first else lines[0]]
     out += [pad + ln if ln or blank else ln for ln in lines[1:]]
     return "\n".join(out)

@@ -8,7 +8,10 @@ generic YAML parsers get wrong for CloudFormation is enforced:
   ``!GetAtt A.B.C`` -> ``{"Fn::GetAtt": ["A", "B.C"]}``);
 * dates stay strings (``2010-09-09`` is a string to CloudFormation);
 * duplicate keys, aliases/anchors, merge keys, unknown tags, null or non-scalar keys,
-  multiple documents and over-deep nesting are refused with a line and column.
+  multiple documents and over-deep nesting are refused with a line and column;
+* what is not a template is refused before parsing: over 1 MB, not a regular file
+  (a FIFO would block), binary, not UTF-8; and a template over one of CloudFormation's
+  quotas is refused from the composed graph, before the slower build.
 
 JSON is parsed with :mod:`json` (authoritative values) and positioned with the same
 libyaml pass where libyaml can read it. Nothing here raises on bad input: callers get
@@ -229,7 +232,9 @@ def _too_deep(text: str) -> tuple[int, int] | None:
     if _COMPACT_PAIR.search(text):
         for m in _COMPACT_RUN.finditer(text):
             run = m.group()
-            if run.count("-") + run.count("?") + run.count(":") > MAX_DEPTH:
+            # beyond the guard only: shorter runs compose safely and the builder then
+            # names the exact node; a block scalar's "- - -" divider is no false alarm
+            if run.count("-") + run.count("?") + run.count(":") > _FLOW_DEPTH_GUARD:
                 return _line_col(text, m.start() + len(run) - len(run.lstrip()))
     return None
 
@@ -381,6 +386,10 @@ def decode(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]:
     return text.removeprefix("\ufeff"), []
 
 
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
 def read_file(path: str) -> tuple[str | None, list[Diagnostic]]:
     """Read a template file's text, refusing what CloudFormation would refuse."""
     try:
@@ -392,7 +401,11 @@ def read_file(path: str) -> tuple[str | None, list[Diagnostic]]:
         if size > MAX_BYTES:
             return None, [Diagnostic(path, 1, 1, f"file is {size:,} bytes; CloudFormation's "
                                      f"limit for a template is {MAX_BYTES:,} bytes (1 MB)")]
-        with open(path, "rb") as fh:
+        # non-blocking, and checked again once open: swapped for a FIFO meanwhile, it
+        # must still not hang the run
+        with open(path, "rb", opener=_open_nonblocking) as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None, [Diagnostic(path, 1, 1, "cannot read file: not a regular file")]
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         reason = "symbolic link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))

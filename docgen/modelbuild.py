@@ -433,3 +433,37 @@ def load_template(path: str) -> tuple[Template | None, list[Diagnostic]]:
     if raw is None:
         return None, diags
     return build_template(path, raw, fmt)
+
+
+#: Attributes whose value is a credential (``!GetAtt Key.SecretAccessKey``).
+SECRET_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "AWS::IAM::AccessKey": frozenset({"SecretAccessKey"}),
+}
+
+
+def is_secret_value(template: Template, value: Any) -> bool:
+    """Whether ``value`` (an output's Value, say) carries a secret: a NoEcho parameter
+    (by ``Ref`` or inside a ``Sub``) or a credential attribute. Pages use it to show
+    such a value's live counterpart as hidden, never as text."""
+    secrets = {p.name for p in template.parameters if p.no_echo}
+    types = {r.logical_id: r.type for r in template.resources}
+    refs: list[Reference] = []
+    _references("value", value, (), refs, [])
+    for ref in refs:
+        if ref.kind in ("Ref", "Sub") and ref.target in secrets:
+            return True
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        fn = intrinsic(node)
+        if fn and fn[0] == "Fn::GetAtt":
+            arg = fn[1]
+            parts = arg if isinstance(arg, list) else str(arg).split(".", 1)
+            if len(parts) == 2 and isinstance(parts[1], str) and \
+                    parts[1] in SECRET_ATTRIBUTES.get(types.get(str(parts[0]), ""), ()):
+                return True
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False

@@ -87,28 +87,17 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
     import gc
     from concurrent.futures import ProcessPoolExecutor
 
+    # The first stack renders here: it warms every lazy cache (compiled page templates,
+    # knowledge base, shared analyses) once, and the workers inherit them.
+    first = render_stack(handbook, indices[0], env, memo)
     _SHARED.update(handbook=handbook, env=env, memo=memo)
     gc.freeze()  # the collector would touch every inherited object: copy-on-write copies
     try:
-        chunk = max(1, len(indices) // (n * 8))
+        rest = indices[1:]
+        chunk = max(1, len(rest) // (n * 8))
         with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-            return list(pool.map(_render_one, indices, chunksize=chunk))
+            return [first, *pool.map(_render_one, rest, chunksize=chunk)]
     finally:
         gc.unfreeze()
         _SHARED.clear()
 
-
-def _check_one(path: str) -> tuple[bool, list[Any]]:
-    from docgen.loader import load_template
-
-    template, diags = load_template(path)
-    return template is not None, diags
-
-
-def check_files(paths: Sequence[str]) -> list[tuple[bool, list[Any]]]:
-    """``(valid, diagnostics)`` per template, in order, loaded across processes.
-
-    For ``docgen validate``: only the verdict and the diagnostics travel back from the
-    workers (not the parsed template), so both cores pay off even for small corpora.
-    """
-    return map_ordered(_check_one, paths)

@@ -112,6 +112,8 @@ def live_output_files(result: Any) -> list[str]:
 
 def runbooks_nav(result: Any) -> list[Any]:
     """Handbook-wide pages first, then one section per stack, pages in registry order."""
+    import html
+
     from docgen.pages.registry import HANDBOOK_PAGES, STACK_PAGES
 
     pages = result.pages
@@ -123,7 +125,8 @@ def runbooks_nav(result: Any) -> list[Any]:
     for stack in result.handbook.stacks:
         section = [{spec.title: f"runbooks/{stack.id}/{spec.slug}.md"} for spec in STACK_PAGES
                    if f"{stack.id}/{spec.slug}.md" in pages]
-        items.append({stack.name: section})
+        # the theme prints nav titles as HTML: a stack name is text, so it is escaped
+        items.append({html.escape(stack.name): section})
     for stack_id in result.invalid:  # kept from a previous run (--keep-going)
         kept = sorted(r for r in pages if r.startswith(f"{stack_id}/"))
         if kept:

@@ -87,6 +87,8 @@ def mkdocs_config(project: ProjectConfig, site_dir: str | None, strict: bool = F
         _ensure_home(project)
         import tempfile
 
+        # The embedded config lives in a temporary file; keep the site in the project.
+        overrides.setdefault("site_dir", os.path.join(project.root, "site"))
         fd, tmp = tempfile.mkstemp(suffix=".yml", prefix="docgen-mkdocs-")
         with os.fdopen(fd, "w") as fh:
             fh.write(default_config_text(project, overrides))

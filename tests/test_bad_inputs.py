@@ -356,3 +356,22 @@ def test_folder_in_a_real_process(messy_folder: Path) -> None:
     assert "symbolic link loop" in proc.stderr and "not a regular file" in proc.stderr
     if os.geteuid() != 0:
         assert "Permission denied" in proc.stderr
+
+
+def test_generate_keep_going_over_a_messy_folder(messy_folder: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``generate --keep-going``: the readable templates get pages, the rest are listed."""
+    _deny_locked(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["generate", "--keep-going", "--docs-dir", "docs",
+                                       str(messy_folder)], catch_exceptions=False)
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    runbooks = tmp_path / "docs" / "runbooks"
+    assert (runbooks / "good" / "index.md").is_file()
+    assert (runbooks / "zz-last" / "index.md").is_file()
+    for name in ("bad", "binary", "latin1", "pipe", "locked"):
+        assert not (runbooks / name).exists(), name
+    listed = result.stderr.split("invalid templates (their previous pages kept):")[-1]
+    for name in ("bad", "binary", "latin1", "pipe", "locked"):
+        assert name in listed, (name, result.stderr)

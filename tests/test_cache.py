@@ -92,6 +92,7 @@ REAL_PACKAGE_DIRS = cache.package_dirs()
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DOCGEN_JOBS", "1")
     monkeypatch.setenv("DOCGEN_CACHE", "1")  # off by default under pytest
+    monkeypatch.setenv("DOCGEN_CACHE_DIR", str(tmp_path / "user-cache"))  # key, bytecode
     # docgen's own files are part of every key; other people edit this source tree while
     # tests run, so a fixed stand-in folder takes its place (see the package tests).
     package = tmp_path / "package-stand-in"
@@ -335,6 +336,30 @@ def test_corrupt_cache_is_ignored(project: Path, rendered: list[str]) -> None:
     assert stacks == EVERYTHING and again == first
 
 
+def test_forged_entry_is_ignored(project: Path, rendered: list[str]) -> None:
+    """A cache folder that came with a repository (or was edited) is not trusted: its
+    pages would skip rendering, and so escaping."""
+    first, _ = run(project, rendered)
+    for entry in (project / cache.CACHE_DIR / "pages").iterdir():
+        mac, _, body = entry.read_bytes().partition(b"\n")
+        entry.write_bytes(mac + b"\n" + body.replace(b"Storage stack",
+                                                      b"<script>alert(1)</script>"))
+    again, stacks = run(project, rendered)
+    assert stacks == {"", "a"}  # the entries that were changed (they name stack a)
+    assert again == first
+    assert not any("<script>" in text for text in again.values())
+
+
+def test_entries_of_another_user_are_ignored(project: Path, rendered: list[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    run(project, rendered)
+    monkeypatch.setenv("DOCGEN_CACHE_DIR", str(project / "another-user"))
+    _, stacks = run(project, rendered)
+    assert stacks == EVERYTHING
+    key = project / "another-user" / "cache-key"
+    assert key.stat().st_mode & 0o077 == 0  # private to its user
+
+
 def test_cache_disabled(project: Path, rendered: list[str],
                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCGEN_CACHE", "0")
@@ -403,3 +428,34 @@ def test_live_outputs_file_is_an_input(project: Path, rendered: list[str],
     pages, stacks = run(project, rendered)
     assert "a" in stacks
     assert pages == fresh(project, monkeypatch)
+
+
+def test_lazy_stack_copies_are_plain_loaded_stacks(project: Path, rendered: list[str]) -> None:
+    import copy
+
+    from docgen.model import Stack
+
+    run(project, rendered)
+    result = build(load_config(str(project / "docgen.yml")))
+    assert result.handbook is not None
+    lazy = result.handbook.stacks[0]
+    assert isinstance(lazy, cache.LazyStack) and not lazy.is_loaded
+    clone = copy.deepcopy(lazy)
+    assert type(clone) is Stack and clone.id == lazy.id
+    assert clone.template.resource("Bucket") is not None
+
+
+def test_fifo_and_oversized_files_do_not_hang_or_get_cached(project: Path,
+                                                             rendered: list[str]) -> None:
+    folder = project / "stacks"
+    os.mkfifo(folder / "pipe.yaml")  # a naive open() would block forever
+    (folder / "huge.yaml").write_text("# padding\n" * 120_000)  # over the 1 MB limit
+    config = load_config(str(project / "docgen.yml"))
+    for _ in range(2):
+        result = build(config, [str(folder)], keep_going=True)
+        assert result.handbook is not None
+        assert {"pipe", "huge"} <= set(result.invalid)
+        assert any("not a regular file" in d.message for d in result.errors)
+    assert cache.file_digest(str(folder / "pipe.yaml")) is None
+    assert cache.file_digest(str(folder / "huge.yaml")) is None
+    assert cache.file_digest(str(folder / "huge.yaml"), large=True).startswith("large:")

@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 
 from docgen import escape
 from docgen.config import load_config
+from docgen.discover import slug
 from docgen.generate import build
 
 HOSTILE = [
@@ -250,6 +251,9 @@ def make_project(root: Path, v: dict[str, str]) -> None:
                        "Properties": {"BucketName": v["bucket"],
                                       "Tags": [{"Key": v["tag_key"], "Value": v["tag_value"]}]}},
             "Queue": {"Type": "AWS::SQS::Queue", "Condition": v["condition"]},
+            # CloudFormation limits custom type names; docgen must not rely on it
+            "Extra": {"Type": "Custom::" + v["rtype"], "DependsOn": "Bucket", "Properties": {
+                "ServiceToken": "arn:aws:lambda:eu-west-2:123456789012:function:f"}},
         },
         "Outputs": {
             "BucketOut": {"Description": v["output_description"], "Value": {"Ref": "Bucket"},
@@ -265,10 +269,13 @@ def make_project(root: Path, v: dict[str, str]) -> None:
             "template": "app.json", "name": v["stack_name"], "region": "eu-west-2",
             "description": v["stack_description"], "owner": v["owner"]}},
         "environments": {
-            v["env"]: {"parameters": {"Plain": v["param_value"]}},
+            v["env"]: {"parameters": {"Plain": v["param_value"]},
+                       "stacks": {slug(v["stack_id"]): {"outputs_file": "live.json"}}},
             "prod": {"parameters": {"Plain": "p"}},
         },
     }
+    live = {"BucketOut": v["live_value"], v["live_key"]: "x"}  # a live outputs file
+    (root / "live.json").write_text(json.dumps(live), encoding="utf-8")
     # YAML escapes (not JSON's surrogate pairs, which YAML does not read) for every
     # character a YAML file cannot hold literally
     (root / "docgen.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -277,7 +284,7 @@ def make_project(root: Path, v: dict[str, str]) -> None:
 FIELDS = ["template_description", "group", "label", "param_description", "default", "allowed",
           "constraint", "pattern", "condition", "bucket", "tag_key", "tag_value",
           "output_description", "export", "title", "description", "stack_id", "stack_name",
-          "stack_description", "owner", "env", "param_value"]
+          "stack_description", "owner", "env", "param_value", "live_value", "live_key", "rtype"]
 
 # Where each string must be readable (page path relative to runbooks/, stack id = "S").
 SHOWN_ON = {
@@ -287,7 +294,8 @@ SHOWN_ON = {
     "constraint": "S/parameters.md", "pattern": "S/parameters.md",
     "condition": "S/index.md", "output_description": "S/outputs.md", "title": "index.md",
     "stack_description": "index.md", "owner": "S/index.md", "env": "S/deploy.md",
-    "stack_name": "S/index.md",
+    "stack_name": "S/index.md", "live_value": "S/outputs.md", "live_key": "S/outputs.md",
+    "rtype": "S/index.md",
 }
 
 
@@ -369,7 +377,7 @@ def values(draw: st.DrawFn) -> dict[str, str]:
     return v
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values())
 def test_hostile_strings_render_only_as_text(v: dict[str, str]) -> None:
     check_pages(v, render(v))
@@ -379,7 +387,8 @@ FIXED = {k: f"v{HOSTILE[i % len(HOSTILE)]}{HOSTILE[(i * 7 + 3) % len(HOSTILE)]} 
          for i, k in enumerate(FIELDS)}
 FIXED["condition"] = "vCond<script>alert(1)</script>|x"
 FIXED["stack_name"] = "App$(touch PWNED);'\"`x` <svg onload=alert(1)>"
-FIXED["param_value"] = "$(touch PWNED) ; rm -rf ~ 'q' \"d\" `b`\nsecond line"
+FIXED["param_value"] = ("$(touch PWNED) ; rm -rf ~ 'q' \"d\" `b`\nsecond line\r<script>alert(1)"
+                        "</script>\u2028third\x0bfourth")
 FIXED["bucket"] = "bucket$(touch PWNED)"
 
 
@@ -390,7 +399,7 @@ def test_fixed_hostile_project() -> None:
 def test_escape_functions_directly() -> None:
     """The filters alone, on every fragment: the md/cell/code/html output parses back to
     exactly the text, with no element besides the expected wrapper."""
-    for frag in HOSTILE + ["a|b", "x\\|y", "[a]: http://evil", "<b>bold</b>"]:
+    for frag in [*HOSTILE, "a|b", "x\\|y", "[a]: http://evil", "<b>bold</b>"]:
         s = "v" + frag + "w"
         for fn, wrapper in ((escape.md, []), (escape.cell, []), (escape.code, ["code"]),
                             (escape.html_text, [])):
@@ -409,8 +418,8 @@ def test_full_mkdocs_build_with_a_hostile_project(tmp_path: Path) -> None:
     """One real site build: the built HTML, search index and sitemap hold the strings
     only as text, and a shell command from the page still means what it says."""
     make_project(tmp_path, FIXED)
-    proc = subprocess.run([sys.executable, "-m", "docgen", "build"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "docgen", "build", "--site-dir", "site"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     site = tmp_path / "site"
@@ -434,7 +443,7 @@ def test_full_mkdocs_build_with_a_hostile_project(tmp_path: Path) -> None:
     # shell: run the deploy page's commands with a stand-in `aws` that prints its words
     deploy = next(p for p in pages if p.parts[-2] == "deploy")
     assert deploy.is_file()
-    md_deploy = next((tmp_path / "docs" / "runbooks").rglob("deploy.md")).read_text()
+    md_deploy = next((tmp_path / "docs" / "runbooks").rglob("deploy.md")).read_bytes().decode()
     block = next(b for b in bash_blocks(md_deploy) if "cloudformation deploy" in b)
     script = ("set -e\naws() { printf '%s\\0' \"$@\" >> words.bin; }\n"
               "jq() { cat; }\ndocgen() { :; }\n" + block + "\n")
@@ -444,7 +453,7 @@ def test_full_mkdocs_build_with_a_hostile_project(tmp_path: Path) -> None:
     assert not (tmp_path / "PWNED").exists(), "a value was executed by the shell"
     words = (tmp_path / "words.bin").read_bytes().decode().split("\0")
     assert FIXED["stack_name"] in words
-    assert f"Plain={FIXED['param_value']}" in words
+    assert f"Plain={as_shell_sees(FIXED['param_value'])}" in words
 
 
 @pytest.mark.parametrize("frag", HOSTILE)
@@ -454,3 +463,18 @@ def test_mermaid_label_round_trip(frag: str) -> None:
     decoded = re.sub(r"#(quot|lt|gt|amp);", lambda m: {"quot": '"', "lt": "<", "gt": ">",
                                                         "amp": "&"}[m.group(1)], decoded)
     assert norm(decoded) == norm("v" + frag.replace("\n", " ").replace("\r", " "))
+
+
+def test_indent_filter_matches_jinja_but_splits_only_where_markdown_does() -> None:
+    """``indent`` puts code blocks in tabs: Jinja's own splits at U+2028 and friends
+    (changing quoted values) and leaves a lone CR unindented (which Markdown then reads
+    as a line that ends the tab, letting the rest of the block out as Markdown)."""
+    import jinja2
+
+    for s in ["a\nb\n\nc", "x", "", "a\n", "\nb", "  x\n\n\n"]:
+        for first in (False, True):
+            for blank in (False, True):
+                assert escape.indent(s, 4, first, blank) == jinja2.filters.do_indent(
+                    s, 4, first, blank)
+    assert escape.indent("'a\u2028b\x0bc'", 4, True) == "    'a\u2028b\x0bc'"
+    assert escape.indent("'a\rb'\nc", 4, True) == "    'a\n    b'\n    c"

@@ -33,22 +33,38 @@ def export_names(handbook: Handbook, stack: Stack) -> dict[str, set[str]]:
     return out
 
 
-def importers(handbook: Handbook, stack: Stack) -> dict[str, list[str]]:
-    """Output name -> ids of handbook stacks that import its export."""
-    names = export_names(handbook, stack)
-    result: dict[str, list[str]] = {}
+def imported_values(handbook: Handbook) -> list[tuple[Stack, list[str]]]:
+    """Per stack, the export names its ``Fn::ImportValue`` calls resolve to, in every
+    environment. Computed once per run (``ctx.cached``): evaluating every stack's
+    imports again for each stack's page made this page quadratic in the stack count."""
+    out: list[tuple[Stack, list[str]]] = []
     for other in handbook.stacks:
-        if other is stack:
-            continue
+        found: list[str] = []
         for target in stackinfo.targets(handbook, other):
             values = stackinfo.pseudo_values(target)
             for imp in other.template.imports:
                 v = evaluate(imp, values, {}, other.template.mappings)
                 if isinstance(v, Unknown) or not isinstance(v, str):
                     continue
-                for out_name, exported in names.items():
-                    if v in exported and other.id not in result.setdefault(out_name, []):
-                        result[out_name].append(other.id)
+                found.append(v)
+        out.append((other, found))
+    return out
+
+
+def importers(handbook: Handbook, stack: Stack,
+              imported: list[tuple[Stack, list[str]]] | None = None) -> dict[str, list[str]]:
+    """Output name -> ids of handbook stacks that import its export."""
+    names = export_names(handbook, stack)
+    result: dict[str, list[str]] = {}
+    if not names:
+        return result
+    for other, found in imported if imported is not None else imported_values(handbook):
+        if other is stack:
+            continue
+        for v in found:
+            for out_name, exported in names.items():
+                if v in exported and other.id not in result.setdefault(out_name, []):
+                    result[out_name].append(other.id)
     return result
 
 
@@ -90,9 +106,13 @@ def live_context(stack: Stack, sources: list[tuple[stackinfo.Target, liveoutputs
     declared = {o.name for o in stack.template.outputs}
     loaded = [(t, live) for t, live in sources if live.values is not None]
     values: dict[str, list[dict[str, Any]]] = {}
+    from docgen.modelbuild import is_secret_value
+
     for o in stack.template.outputs:
-        values[o.name] = [{"label": t.env, "value": (live.values or {}).get(o.name)}
-                          for t, live in loaded]
+        hidden = is_secret_value(stack.template, o.value)  # never print a credential
+        values[o.name] = [{"label": t.env, "value": (
+            "secret: not shown" if hidden and (live.values or {}).get(o.name) is not None
+            else (live.values or {}).get(o.name))} for t, live in loaded]
     status = []
     for t, live in sources:
         extra = sorted(k for k in (live.values or {}) if k not in declared)
@@ -106,7 +126,8 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
     stack = ctx.stack
     assert stack is not None
     hb = ctx.handbook
-    users = importers(hb, stack)
+    users = importers(hb, stack, ctx.cached("outputs.imported_values",
+                                            lambda: imported_values(hb)))
     rows = [{"name": o.name, "description": o.description, "value": render(o.value),
              "export": render(o.export_name) if o.export_name is not None else "",
              "condition": o.condition or "", "importers": users.get(o.name, [])}
