@@ -122,16 +122,40 @@ def runbooks_nav(result: Any) -> list[Any]:
         rel = f"{spec.slug}.md"
         if rel in pages:
             items.append({spec.title: f"runbooks/{rel}"})
+    stack_items: list[tuple[str, Any]] = []
     for stack in result.handbook.stacks:
         section = [{spec.title: f"runbooks/{stack.id}/{spec.slug}.md"} for spec in STACK_PAGES
                    if f"{stack.id}/{spec.slug}.md" in pages]
         # the theme prints nav titles as HTML: a stack name is text, so it is escaped
-        items.append({html.escape(stack.name): section})
+        stack_items.append((stack.config.template_path, {html.escape(stack.name): section}))
+    items.extend(_grouped(stack_items))
     for stack_id in result.invalid:  # kept from a previous run (--keep-going)
         kept = sorted(r for r in pages if r.startswith(f"{stack_id}/"))
         if kept:
             items.append({stack_id: [f"runbooks/{r}" for r in kept]})
     return items
+
+
+#: Above this many stacks the navigation groups them by the folder of their template, so
+#: that a page of a large handbook does not carry every page of every stack in its menu.
+GROUP_STACKS_ABOVE = 30
+
+
+def _grouped(stack_items: list[tuple[str, Any]]) -> list[Any]:
+    import html
+
+    if len(stack_items) <= GROUP_STACKS_ABOVE:
+        return [item for _, item in stack_items]
+    paths = [os.path.abspath(p) for p, _ in stack_items]
+    root = os.path.commonpath([os.path.dirname(p) for p in paths])
+    groups: dict[str, list[Any]] = {}
+    for path, (_, item) in zip(paths, stack_items, strict=True):
+        rel = os.path.relpath(os.path.dirname(path), root).replace(os.sep, "/")
+        groups.setdefault(rel.split("/", 1)[0] if rel != "." else ".", []).append(item)
+    if len(groups) == 1:
+        return [item for _, item in stack_items]
+    return [{html.escape("Templates" if key == "." else key): members}
+            for key, members in groups.items()]
 
 
 def _hand_written(docs_dir: str) -> list[str]:

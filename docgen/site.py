@@ -35,7 +35,8 @@ def default_config(project: ProjectConfig) -> dict[str, Any]:
         # font: false keeps the site offline-capable (no Google Fonts request).
         "theme": {"name": "material", "font": False, "features": [
             "navigation.instant", "navigation.tracking", "navigation.sections",
-            "navigation.indexes", "navigation.top", "navigation.path", "content.code.copy",
+            "navigation.indexes", "navigation.top", "navigation.path", "navigation.prune",
+            "content.code.copy",
             "content.tabs.link", "search.highlight", "search.suggest"],
             "palette": [
                 {"scheme": "default", "toggle": {"icon": "material/brightness-7",

@@ -90,3 +90,17 @@ def test_validate_rejects_exactly_the_invalid_templates(tmp_path: Path) -> None:
     assert set(rejected) == set(EXPECTED_REJECTED)
     for rel, why in EXPECTED_REJECTED.items():
         assert why.lower() in rejected[rel].lower(), (rel, rejected[rel])
+
+
+@pytest.mark.slow
+def test_build_whole_corpus_handbook(tmp_path: Path) -> None:
+    """Every valid corpus template in one handbook: `docgen build` succeeds (~2 min)."""
+    valid = [str(p) for p in corpus_templates()
+             if str(p.relative_to(CORPUS_REAL)) not in EXPECTED_REJECTED]
+    proc = subprocess.run([sys.executable, "-m", "docgen", "-q", "build", *valid,
+                           "--site-dir", str(tmp_path / "site")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    built = list((tmp_path / "site" / "runbooks").glob("*/deploy/index.html"))
+    assert len(built) == len(valid)
