@@ -13,11 +13,13 @@ Targets are stated as ratios to that floor (or absolute where the issue says so)
 
 Every docgen figure is a real ``docgen`` command in a fresh process from a temporary
 project folder (no ``docgen.yml``). The corpus holds invalid templates (duplicate
-keys etc.): ``validate`` and ``generate`` run over the whole folder with
+keys etc.): ``validate`` checks the whole folder and ``generate`` runs over it with
 ``--keep-going`` (the invalid ones are reported and skipped, exit code 1 is
-expected); ``build`` gets the list of valid templates (the MkDocs plugin refuses
-invalid ones). A missed target gets a profile in RESULTS.md: per-page render times
-and cProfile's top entries.
+expected); ``build`` gets a list of valid templates (the MkDocs plugin refuses
+invalid ones), every 4th by default. docgen runs from a snapshot of ``docgen/`` and
+``templates/`` taken at the start, so edits made meanwhile do not skew the figures.
+A missed target gets a profile in RESULTS.md: per-page render times and cProfile's
+top entries.
 """
 
 from __future__ import annotations
@@ -586,9 +588,10 @@ def write_results(path: str, mach: dict[str, str], table: list[str],
             f"- corpus: {facts['templates']} templates, {facts['corpus_bytes'] / 1e6:.1f} MB; "
             f"{facts['valid']} valid ({facts['templates'] - facts['valid']} rejected: duplicate "
             "keys, aliases, ...)",
-            "- `validate` and `generate` run over the whole corpus folder with `--keep-going` "
-            "(invalid templates are reported and skipped); `build` gets the list of valid "
-            "templates, because the MkDocs plugin refuses invalid ones",
+            "- `validate` checks the whole corpus folder (the invalid templates are reported, "
+            "exit code 1 is expected); `generate` runs over the whole folder with "
+            "`--keep-going` (the invalid ones are reported and skipped); `build` gets a list "
+            "of valid templates, because the MkDocs plugin refuses invalid ones",
             f"- generated: {facts['pages']} pages, {facts['pages_bytes'] / 1e6:.1f} MB of Markdown",
             f"- one-template edit: `{facts['edited_template']}` (median-size YAML; a comment "
             "line appended, so its content hash changes)",

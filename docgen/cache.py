@@ -32,8 +32,8 @@ must reach it through a ``docgen.yml`` wiring, or its pages could be stale.
 The cache lives in ``<project root>/.docgen-cache/`` (outside ``runbooks/``,
 gitignored). ``DOCGEN_CACHE=0`` disables it; it is also off when pages carry a
 generation time or revision (``site.show_generated_at`` / ``site.show_revision``),
-since those differ per run, and under pytest unless ``DOCGEN_CACHE=1`` (tests
-monkeypatch code). Cache files carry a MAC made with a per-user key (docgen's user
+since those differ per run. (The test suite sets ``DOCGEN_CACHE=0`` by default
+because tests monkeypatch code, which no content hash can see; cache tests turn it on.) Cache files carry a MAC made with a per-user key (docgen's user
 cache folder, ``$DOCGEN_CACHE_DIR`` or ``~/.cache/docgen``): cached pages skip
 rendering and escaping, so a ``.docgen-cache`` that arrives with a cloned repository is
 ignored. Compiled Jinja page templates are kept per user as well (like ``.pyc``).
@@ -211,16 +211,9 @@ class LazyStack(Stack):
 
 
 def enabled(project: ProjectConfig) -> bool:
-    """On unless ``DOCGEN_CACHE=0``, pages carry per-run data, or under pytest.
-
-    Tests monkeypatch docgen's code in-process, which no content hash can see, so
-    while a test runs (``PYTEST_CURRENT_TEST``) the cache is off unless the test
-    asks for it with ``DOCGEN_CACHE=1``.
-    """
+    """On unless ``DOCGEN_CACHE=0`` or pages carry per-run data (a time, a revision)."""
     setting = os.environ.get("DOCGEN_CACHE", "").strip().lower()
     if setting in ("0", "no", "false", "off"):
-        return False
-    if not setting and "PYTEST_CURRENT_TEST" in os.environ:
         return False
     return not (project.show_generated_at or project.show_revision)
 

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests monkeypatch docgen's code, which no content hash can see: the page cache is off
+# for the suite (and the CLI processes it starts) unless a test turns it on.
+os.environ.setdefault("DOCGEN_CACHE", "0")
+
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("DOCGEN_CORPUS", REPO.parent / "shared" / "corpus"))
 CORPUS_REAL = CORPUS / "real"
