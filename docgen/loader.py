@@ -60,7 +60,10 @@ SHORT_TAGS: dict[str, str] = {
 }
 
 _STR = "tag:yaml.org,2002:str"
-_ANCHOR_HINT = re.compile(r"(?:^|[\s\[{,:])[&*][^\s\[\]{},]", re.M)
+# A cheap pre-check for YAML anchors/aliases (``&name`` / ``*name`` as a node property);
+# only files it matches get the exact event scan. An alias it misses is still refused by
+# the builder, which sees the same node twice.
+_ANCHOR_HINT = re.compile(r"(?<![^\s\[{,])[&*][A-Za-z0-9_][^\s\[\]{},]*(?=[\s\]},]|$)")
 _BRACKET_DELTA = str.maketrans({"[": "(", "{": "(", "]": ")", "}": ")"})
 _BRACKETS = re.compile(r"[\[\]{}]")
 _COMPACT_PAIR = re.compile(r"[-?:][ \t]+[-?][ \t]")  # two block indicators in a row
