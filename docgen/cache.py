@@ -34,7 +34,8 @@ gitignored). ``DOCGEN_CACHE=0`` disables it; it is also off when pages carry a
 generation time or revision (``site.show_generated_at`` / ``site.show_revision``),
 since those differ per run. (The test suite sets ``DOCGEN_CACHE=0`` by default
 because tests monkeypatch code, which no content hash can see; cache tests turn it on.)
-Cache files carry a MAC made with a per-user key (docgen's user cache folder, ``$DOCGEN_CACHE_DIR`` or ``~/.cache/docgen``): cached pages skip
+Cache files carry a MAC made with a per-user key (docgen's user cache folder,
+``$DOCGEN_CACHE_DIR`` or ``~/.cache/docgen``): cached pages skip
 rendering and escaping, so a ``.docgen-cache`` that arrives with a cloned repository is
 ignored. Compiled Jinja page templates are kept per user as well (like ``.pyc``).
 Everything written is exactly what a fresh render gives
