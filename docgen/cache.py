@@ -377,7 +377,7 @@ def _diag_from_json(item: list[Any]) -> Diagnostic:
 
 
 def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Diagnostic],
-          keep_going: bool) -> Any:
+          keep_going: bool, progress: Callable[[int, int], None] | None = None) -> Any:
     """``generate.build`` with the cache: returns a ``generate.Result``."""
     from docgen.generate import Result, _load_one
 
@@ -393,7 +393,12 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     # corpus); rendering, whose results are plain text, is what runs in parallel.
     templates: dict[int, Template] = {}
     todo = [i for i, k in enumerate(load_keys) if not k or k not in store.loads]
-    for i, (tpl, found) in zip(todo, [_load_one(configs[i].template_path) for i in todo],
+    def load_counted(n: int, i: int) -> tuple[Any, list[Diagnostic]]:
+        if progress is not None:
+            progress(n, len(todo))
+        return _load_one(configs[i].template_path)
+
+    for i, (tpl, found) in zip(todo, [load_counted(n, i) for n, i in enumerate(todo)],
                                strict=True):
         entry = {"valid": tpl is not None, "diagnostics": [_diag_to_json(d) for d in found],
                  "surface": surface(tpl) if tpl is not None else ""}  # type: ignore[arg-type]

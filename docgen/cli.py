@@ -7,9 +7,10 @@ that need them, so ``--help``, ``--version`` and ``validate`` start fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -101,6 +102,30 @@ def _progress(settings: Settings, items: Sequence[str], label: str) -> Any:
     return click.progressbar(items, label=label, file=sys.stderr)
 
 
+@contextlib.contextmanager
+def _bar(settings: Settings, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a bar on an interactive stderr once
+    more than a handful of templates are read; None otherwise."""
+    if settings.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    state: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if total < PROGRESS_MIN_ITEMS:
+            return
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
+            state["bar"].__enter__()
+        state["bar"].update(1)
+
+    try:
+        yield progress
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+
 config_option = click.option("--config", type=click.Path(dir_okay=False),
                              help="Path to docgen.yml (default: ./docgen.yml if present).")
 
@@ -175,7 +200,8 @@ def generate(settings: Settings, paths: tuple[str, ...], docs_dir: str | None, c
             click.echo(f"extra: runbooks/{rel}")
         click.echo("docgen: runbooks are out of date; run `docgen generate`", err=True)
         sys.exit(1)
-    result = gen.generate(project, paths or None, keep_going=keep_going)
+    with _bar(settings, "Reading templates") as progress:
+        result = gen.generate(project, paths or None, keep_going=keep_going, progress=progress)
     _print_diagnostics(settings, result.diagnostics)
     if result.handbook is None:
         click.echo("docgen: nothing written; the previous docs are unchanged", err=True)

@@ -13,7 +13,7 @@ import difflib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from docgen.diagnostics import Diagnostic, DocgenError
@@ -85,8 +85,12 @@ def load_stacks(configs: Sequence[StackConfig]) -> tuple[list[Stack], list[Diagn
     return stacks, diags, invalid
 
 
+#: Called as ``progress(done, total)`` while templates are read (the CLI draws a bar).
+Progress = Callable[[int, int], None]
+
+
 def build(project: ProjectConfig, paths: Sequence[str] | None = None, *,
-          keep_going: bool = False) -> Result:
+          keep_going: bool = False, progress: Progress | None = None) -> Result:
     """Load and render everything in memory (no writes).
 
     Pages whose inputs are unchanged since a previous run come from the content-hash
@@ -98,7 +102,7 @@ def build(project: ProjectConfig, paths: Sequence[str] | None = None, *,
     configs, diags = stack_configs(project, paths)
     if not configs and not diags:
         diags.append(Diagnostic(project.root, 1, 1, "no CloudFormation templates found"))
-    result: Result = cache.build(project, configs, diags, keep_going)
+    result: Result = cache.build(project, configs, diags, keep_going, progress)
     return result
 
 
@@ -211,9 +215,9 @@ def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = ()) ->
 
 
 def generate(project: ProjectConfig, paths: Sequence[str] | None = None, *,
-             keep_going: bool = False) -> Result:
+             keep_going: bool = False, progress: Progress | None = None) -> Result:
     """Build and write; raises nothing for bad templates (see ``Result.errors``)."""
-    result = build(project, paths, keep_going=keep_going)
+    result = build(project, paths, keep_going=keep_going, progress=progress)
     if result.handbook is None:
         return result
     target = os.path.join(project.docs_dir, RUNBOOKS)

@@ -104,3 +104,41 @@ def test_build_example_strict(tmp_path: Path) -> None:
     proc = run(["build", "--strict", "--site-dir", str(tmp_path / "site")], project)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "site/runbooks/primary/deploy/index.html").exists()
+
+
+def _run_with_tty_stderr(args: list[str], cwd: Path) -> tuple[int, str]:
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "docgen", *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=300), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("command", ["validate", "generate"])
+def test_progress_bar_only_on_a_terminal_with_many_templates(tmp_path: Path,
+                                                             command: str) -> None:
+    for i in range(8):
+        (tmp_path / f"t{i}.yaml").write_text(GOOD)
+    args = [command, "."] if command == "validate" else [command, ".", "--docs-dir", "docs"]
+    label = "Validating" if command == "validate" else "Reading templates"
+    code, tty_err = _run_with_tty_stderr(args, tmp_path)
+    assert code == 0 and label in tty_err
+    piped = run(args, tmp_path)
+    assert piped.returncode == 0 and label not in piped.stderr
+    for i in range(3, 8):
+        (tmp_path / f"t{i}.yaml").unlink()
+    code, tty_err = _run_with_tty_stderr(args, tmp_path)
+    assert code == 0 and label not in tty_err  # a handful of templates: no bar
