@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from docgen.pages import PageContext
-from docgen.pages.registry import HANDBOOK_PAGES, STACK_PAGES
+from docgen.pages.registry import STACK_PAGES
 
 
 def context(ctx: PageContext) -> Mapping[str, Any]:
@@ -26,5 +26,4 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
         "title": hb.project.title, "description": hb.project.description, "stacks": stacks,
         "regions": regions, "environments": [e.name for e in hb.project.environments],
         "has_dr": has_dr, "stack_pages": [(p.slug, p.title) for p in STACK_PAGES],
-        "handbook_pages": [(p.slug, p.title) for p in HANDBOOK_PAGES if p.slug != "index"],
     }
