@@ -168,3 +168,34 @@ def condition_value(name: Any, params: Mapping[str, Any], conditions: Mapping[st
     if not isinstance(name, str) or name not in conditions or _depth > 32:
         return Unknown(f"Condition {name}")
     return evaluate(conditions[name], params, conditions, mappings)
+
+
+def referenced_names(value: Any) -> list[str]:
+    """Logical ids and parameters an expression names, in order: ``!Ref X``,
+    ``!GetAtt X.A``, ``${X}``/``${X.A}`` in ``!Sub`` (its variable map included), and the
+    same inside any other function (``!Join``, ``!If``...). Pseudo parameters excluded."""
+    out: list[str] = []
+    fn = intrinsic(value)
+    if fn is None:
+        if isinstance(value, dict):
+            for v in value.values():
+                out.extend(referenced_names(v))
+        elif isinstance(value, list):
+            for v in value:
+                out.extend(referenced_names(v))
+        return out
+    name, arg = fn
+    if name == "Ref" and isinstance(arg, str):
+        out.append(arg)
+    elif name == "Fn::GetAtt":
+        target = arg[0] if isinstance(arg, list) and arg else str(arg).split(".", 1)[0]
+        out.append(str(target))
+    elif name == "Fn::Sub":
+        text = arg if isinstance(arg, str) else (arg[0] if isinstance(arg, list) and arg else "")
+        if isinstance(text, str):
+            out.extend(v.split(".", 1)[0] for v in sub_variables(text))
+        if isinstance(arg, list) and len(arg) > 1:
+            out.extend(referenced_names(arg[1]))
+    else:
+        out.extend(referenced_names(arg))
+    return [n for n in out if n not in PSEUDO_PARAMETERS]

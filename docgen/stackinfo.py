@@ -132,3 +132,28 @@ def resource_id(stack: Stack, resource: Resource, target: Target,
     var = c.var_name(resource.logical_id, suffix)
     return c.ShellVar(var), (c.physical_id_lookup(var, target.stack_name, resource.logical_id,
                                                   target.region),)
+
+
+def follow_reference(handbook: Handbook, stack: Stack, value: Any, rtype: str | None = None
+                     ) -> tuple[Stack, Resource] | None:
+    """The resource an expression points at: one of this template's resources, or —
+    through a ``docgen.yml`` wiring (parameter <- another stack's output) — the resource
+    that output names in the source stack. Prefers a resource of type ``rtype``."""
+    from docgen.intrinsics import referenced_names
+
+    found: list[tuple[Stack, Resource]] = []
+    wiring = {w.parameter: w for w in stack.config.wiring}
+    for name in referenced_names(value):
+        local = stack.template.resource(name)
+        if local is not None:
+            found.append((stack, local))
+            continue
+        w = wiring.get(name)
+        source = handbook.stack(w.from_stack) if w else None
+        output = next((o for o in source.template.outputs if o.name == w.output),
+                      None) if source and w else None
+        if source is None or output is None:
+            continue
+        found.extend((source, r) for n in referenced_names(output.value)
+                     if (r := source.template.resource(n)) is not None)
+    return next((f for f in found if f[1].type == rtype), found[0] if found else None)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docgen.diagnostics import ConfigError, Diagnostic
-from docgen.intrinsics import Unknown, condition_value, evaluate, intrinsic, sub_variables
+from docgen.intrinsics import Unknown, condition_value, evaluate, intrinsic
 from docgen.knowledge.pricing import Price, PriceTable
 from docgen.model import Environment, Handbook, Resource, SecretRef, Stack, Template
 
@@ -1048,61 +1048,22 @@ def _env_params(stack: Stack, env: Environment | None) -> dict[str, Any]:
     return pseudo_values(target)
 
 
-def _resource_refs(expr: Any) -> list[str]:
-    """Logical ids an output expression points at (Ref, GetAtt, Sub variables)."""
-    out: list[str] = []
-    fn = intrinsic(expr)
-    if fn is None:
-        if isinstance(expr, dict):
-            for v in expr.values():
-                out.extend(_resource_refs(v))
-        elif isinstance(expr, list):
-            for v in expr:
-                out.extend(_resource_refs(v))
-        return out
-    name, arg = fn
-    if name == "Ref" and isinstance(arg, str):
-        out.append(arg)
-    elif name == "Fn::GetAtt":
-        target = arg[0] if isinstance(arg, list) and arg else str(arg).split(".")[0]
-        out.append(str(target))
-    elif name == "Fn::Sub":
-        text = arg if isinstance(arg, str) else (arg[0] if isinstance(arg, list) and arg else "")
-        if isinstance(text, str):
-            out.extend(v.split(".")[0] for v in sub_variables(text))
-        if isinstance(arg, list) and len(arg) > 1:
-            out.extend(_resource_refs(arg[1]))
-    else:
-        out.extend(_resource_refs(arg))
-    return out
-
-
 def _source_db_resolver(handbook: Handbook, stack: Stack, env: Environment | None
                         ) -> Callable[[Any], SourceDB | None]:
     """Follow a replica's source to the DB instance: same template, or a wired output."""
-
-    def find_in(other: Stack, expr: Any) -> SourceDB | None:
-        for lid in _resource_refs(expr):
-            res = other.template.resource(lid)
-            if res is not None and res.type == "AWS::RDS::DBInstance":
-                ctx = _Ctx(other.template, other.config.region, _env_params(other, env), {},
-                           {}, PriceTable())
-                ctx.params["AWS::NoValue"] = _NOVALUE
-                props = ctx.resolve(res.properties)
-                return SourceDB(res, props if isinstance(props, dict) else {},
-                                other.config.region, other.id)
-        return None
+    from docgen.stackinfo import follow_reference
 
     def resolve(expr: Any) -> SourceDB | None:
-        fn = intrinsic(expr)
-        if fn and fn[0] == "Ref" and isinstance(fn[1], str):
-            for w in stack.config.wiring:
-                if w.parameter == fn[1]:
-                    other = handbook.stack(w.from_stack)
-                    out = next((o for o in other.template.outputs if o.name == w.output),
-                               None) if other else None
-                    return find_in(other, out.value) if other and out else None
-        return find_in(stack, expr)
+        found = follow_reference(handbook, stack, expr, "AWS::RDS::DBInstance")
+        if found is None or found[1].type != "AWS::RDS::DBInstance":
+            return None
+        other, res = found
+        ctx = _Ctx(other.template, other.config.region, _env_params(other, env), {},
+                   {}, PriceTable())
+        ctx.params["AWS::NoValue"] = _NOVALUE
+        props = ctx.resolve(res.properties)
+        return SourceDB(res, props if isinstance(props, dict) else {},
+                        other.config.region, other.id)
 
     return resolve
 

@@ -275,30 +275,6 @@ def _ref_name(value: Any) -> str | None:
     return None
 
 
-def _follow_parameter(handbook: Handbook, stack: Stack, value: Any
-                      ) -> tuple[Stack, Resource] | None:
-    """Follow ``!Ref Param`` through docgen.yml wiring (or a same-stack resource) to a resource."""
-    target = _ref_name(value)
-    if target is None:
-        return None
-    res = stack.template.resource(target)
-    if res is not None:
-        return stack, res
-    for w in stack.config.wiring:
-        if w.parameter != target:
-            continue
-        src = handbook.stack(w.from_stack)
-        if src is None:
-            return None
-        out = next((o for o in src.template.outputs if o.name == w.output), None)
-        if out is None:
-            return None
-        name = _ref_name(out.value)
-        src_res = src.template.resource(name) if name else None
-        return (src, src_res) if src_res is not None else None
-    return None
-
-
 def _region_of_arn(value: Any) -> str | None:
     if isinstance(value, str) and value.startswith("arn:"):
         parts = value.split(":")
@@ -346,7 +322,7 @@ def _efs_destination(handbook: Handbook, stack: Stack, res: Resource
             r = evaluate(d.get("Region"), values)
             if isinstance(r, str):
                 regions.add(r)
-            found = _follow_parameter(handbook, stack, d.get("FileSystemId"))
+            found = stackinfo.follow_reference(handbook, stack, d.get("FileSystemId"))
             if found and found[1].type == "AWS::EFS::FileSystem":
                 return found[0].id, found[1].logical_id
     candidates = []
@@ -367,7 +343,8 @@ def _replications(handbook: Handbook) -> list[Replication]:
         for res in st.template.resources:
             props = res.properties
             if res.type == "AWS::RDS::DBInstance" and "SourceDBInstanceIdentifier" in props:
-                source = _follow_parameter(handbook, st, props["SourceDBInstanceIdentifier"])
+                source = stackinfo.follow_reference(handbook, st,
+                                                    props["SourceDBInstanceIdentifier"])
                 if _is_cross_region(handbook, st, res, source):
                     out.append(Replication(
                         "rds-read-replica", st.id, res.logical_id, res.type,

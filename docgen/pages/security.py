@@ -13,11 +13,12 @@ from typing import Any
 
 from docgen.analyse.posture import Cell, EncryptionRow, SecurityReport, analyse
 from docgen.analyse.security import NA, Finding
-from docgen.intrinsics import intrinsic, render, sub_variables
+from docgen.intrinsics import render
 from docgen.knowledge.security import SecurityKB, load
-from docgen.model import Resource, Stack, Template
+from docgen.model import Resource, Stack
 from docgen.pages import PageContext
 from docgen.pages.common import where
+from docgen.stackinfo import follow_reference
 
 
 def short_name(kb: SecurityKB, framework_id: str) -> str:
@@ -78,42 +79,13 @@ def _finding_row(ctx: PageContext, f: Finding, kb: SecurityKB) -> dict[str, Any]
     }
 
 
-def _referenced_resource(template: Template, value: Any, rtype: str) -> Resource | None:
-    """The resource an output (or property) value names: ``!Ref X``, ``!GetAtt X.A`` or a
-    ``${X}`` inside ``!Sub`` (preferring one of type ``rtype``)."""
-    fn = intrinsic(value)
-    if fn is None:
-        return None
-    name, arg = fn
-    names: list[str] = []
-    if name == "Ref" and isinstance(arg, str):
-        names = [arg]
-    elif name == "Fn::GetAtt":
-        names = [arg[0] if isinstance(arg, list) else str(arg).split(".")[0]]
-    elif name == "Fn::Sub":
-        text = arg if isinstance(arg, str) else arg[0] if isinstance(arg, list) and arg else ""
-        names = [v.split(".")[0] for v in sub_variables(text)] if isinstance(text, str) else []
-    found = [r for n in names if (r := template.resource(n)) is not None]
-    return next((r for r in found if r.type == rtype), found[0] if found else None)
-
-
 def _replica_source(ctx: PageContext, stack: Stack, res: Resource) -> tuple[Stack, Resource] | None:
     """Where a read replica's data comes from: a resource of this template, or of another
     handbook stack through docgen.yml's parameter wiring (parameter <- output)."""
     node = res.properties.get("SourceDBInstanceIdentifier")
-    fn = intrinsic(node)
-    if fn is None or fn[0] != "Ref" or not isinstance(fn[1], str):
+    if node is None:
         return None
-    local = stack.template.resource(fn[1])
-    if local is not None:
-        return stack, local
-    wire = next((w for w in stack.config.wiring if w.parameter == fn[1]), None)
-    other = ctx.handbook.stack(wire.from_stack) if wire else None
-    if wire is None or other is None:
-        return None
-    output = next((o for o in other.template.outputs if o.name == wire.output), None)
-    target = _referenced_resource(other.template, output.value, res.type) if output else None
-    return (other, target) if target is not None else None
+    return follow_reference(ctx.handbook, stack, node, res.type)
 
 
 def encryption_rows(
