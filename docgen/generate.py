@@ -168,35 +168,80 @@ def _recover(docs_dir: str, target: str) -> None:
         shutil.rmtree(os.path.join(docs_dir, name), ignore_errors=True)
 
 
+def _files(folder: str) -> dict[str, int]:
+    """Relative path -> size in bytes of every file under ``folder`` (no contents read)."""
+    out: dict[str, int] = {}
+    if not os.path.isdir(folder):
+        return out
+    skip = len(os.path.join(folder, ""))
+    for base, _dirs, files in os.walk(folder):
+        rel_base = base[skip:].replace(os.sep, "/")
+        for name in files:
+            with contextlib.suppress(OSError):
+                out[f"{rel_base}/{name}" if rel_base else name] = \
+                    os.lstat(os.path.join(base, name)).st_size
+    return out
+
+
+def _same_bytes(path: str, data: bytes) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(data) + 1) == data
+    except OSError:
+        return False
+
+
+def _place(src: str, dst: str, data: bytes | None) -> None:
+    """Put a page into the staging tree: a hard link to the unchanged file on disk
+    (``data`` None) or the new bytes. Links make a one-page change cost one write, not
+    a rewrite of every page; where links are not possible the bytes are copied."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if data is None:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            with open(src, "rb") as fh:
+                data = fh.read()
+    with open(dst, "wb") as out:
+        out.write(data)
+
+
 def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = ()) -> bool:
     """Replace ``docs_dir/runbooks`` with ``tree`` atomically; False when already equal.
 
     ``keep``: stack ids whose pages on disk stay as they are, byte for byte
     (``--keep-going`` keeps the previous pages of invalid templates). They are read
     under the lock, so a concurrent run cannot slip stale pages in between.
+
+    Only pages whose size matches the file on disk are read back to compare; the new
+    tree is built beside the old one from hard links to the unchanged files plus the
+    changed pages, then swapped in with two renames.
     """
     target = os.path.join(docs_dir, RUNBOOKS)
     with _lock(docs_dir):
         _recover(docs_dir, target)
-        current = read_tree(target)
+        current = _files(target)
         prefixes = tuple(f"{k}/" for k in keep)
         carried = {rel for rel in current
                    if rel not in tree and prefixes and rel.startswith(prefixes)}
-        if set(current) == set(tree) | carried and all(current[r] == t for r, t in tree.items()):
+        encoded = {rel: text.encode("utf-8") for rel, text in tree.items()}
+        unchanged = {rel for rel, data in encoded.items()
+                     if current.get(rel) == len(data)
+                     and _same_bytes(os.path.join(target, *rel.split("/")), data)}
+        if set(current) == set(tree) | carried and len(unchanged) == len(tree):
             return False
         staging = tempfile.mkdtemp(prefix=_STAGING, dir=docs_dir)
         old = ""
         swapped = False
         try:
-            for rel, text in tree.items():
-                full = os.path.join(staging, *rel.split("/"))
-                os.makedirs(os.path.dirname(full), exist_ok=True)
-                with open(full, "w", encoding="utf-8", newline="\n") as fh:
-                    fh.write(text)
+            for rel, data in encoded.items():
+                parts = rel.split("/")
+                _place(os.path.join(target, *parts), os.path.join(staging, *parts),
+                       None if rel in unchanged else data)
             for rel in sorted(carried):
-                full = os.path.join(staging, *rel.split("/"))
-                os.makedirs(os.path.dirname(full), exist_ok=True)
-                shutil.copy2(os.path.join(target, *rel.split("/")), full)
+                parts = rel.split("/")
+                _place(os.path.join(target, *parts), os.path.join(staging, *parts), None)
             if os.path.exists(target):
                 moved = os.path.join(docs_dir, _OLD + os.path.basename(staging)[len(_STAGING):])
                 os.rename(target, moved)

@@ -311,3 +311,39 @@ def test_no_staging_folder_survives_a_successful_run(project: Path,
     assert code == 0 and (project / "docs" / "runbooks" / "index.md").is_file()
     assert gen.write_tree(str(project / "docs"), gen.read_tree(
         str(project / "docs" / "runbooks"))) is False  # equal tree: nothing rewritten
+
+
+def _inodes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_ino for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-links"])
+def test_a_one_page_change_rewrites_that_page_only(tmp_path: Path, links: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unchanged pages are carried into the new tree as hard links (same inode: not
+    rewritten); where links fail they are copied, and the tree is the same either way."""
+    docs = tmp_path / "docs"
+    tree = {f"s{i}/page{j}.md": f"stack {i} page {j}\n" * 50 for i in range(5) for j in range(3)}
+    tree["index.md"] = "home\n"
+    assert gen.write_tree(str(docs), tree) is True
+    before = _inodes(docs / "runbooks")
+    if not links:
+        def no_link(*_args: object) -> None:
+            raise OSError(1, "Operation not permitted")
+        monkeypatch.setattr(gen.os, "link", no_link)
+    changed = dict(tree)
+    changed["s2/page1.md"] = "stack 2 page 1, edited\n"  # a different size
+    changed["s3/page0.md"] = tree["s3/page0.md"].replace("stack", "STACK")  # the same size
+    del changed["s4/page2.md"]
+    changed["s5/page0.md"] = "new\n"
+    assert gen.write_tree(str(docs), changed) is True
+    assert gen.read_tree(str(docs / "runbooks")) == changed
+    after = _inodes(docs / "runbooks")
+    kept = {rel for rel in after if rel in before and after[rel] == before[rel]}
+    rewritten = {"s2/page1.md", "s3/page0.md", "s5/page0.md"}
+    if links:
+        assert kept == set(changed) - rewritten
+    else:
+        assert not kept
+    assert not leftovers(docs)
+    assert gen.write_tree(str(docs), changed) is False
