@@ -29,6 +29,16 @@ pages; editing an output (a surface change) re-renders every stack, because "imp
 by" lists may change. Per-stack page code that reads another stack's *resources*
 must reach it through a ``docgen.yml`` wiring, or its pages could be stale.
 
+The handbook-wide pages summarise every stack, yet re-rendering them must not mean
+parsing every template again. What they need of each stack is a *stack fact*
+(``PageContext.stack_fact``: its security evidence, cost estimates, DR replications,
+deploy commands, home-page row), kept in ``facts/<stack key>.pickle`` and read back
+for the stacks whose key did not change; results that read only configs and surfaces
+(``PageContext.surface_fact``: the deployment order, the imports of every stack) are
+kept under the cross-stack digest. A fact obeys the same rule as a per-stack page: it
+reads its own template, the templates it is wired to, and other stacks' surfaces.
+Facts are pickles, so they are read only after their MAC checks (below).
+
 The cache lives in ``<project root>/.docgen-cache/`` (outside ``runbooks/``,
 gitignored). ``DOCGEN_CACHE=0`` disables it; it is also off when pages carry a
 generation time or revision (``site.show_generated_at`` / ``site.show_revision``),
@@ -58,6 +68,7 @@ from typing import Any
 
 from docgen.diagnostics import Diagnostic
 from docgen.model import Handbook, ProjectConfig, Stack, StackConfig, Template
+from docgen.pages import FACT, SURFACE
 
 CACHE_DIR = ".docgen-cache"
 FORMAT = 1  # bump when the layout of cache files changes
@@ -273,7 +284,8 @@ def compiled_templates_dir() -> str | None:
 
 class Store:
     """Files under ``.docgen-cache/``: ``loads.json`` (per template bytes: valid?,
-    diagnostics, surface) and ``pages/<key>.json`` (a rendered page set)."""
+    diagnostics, surface), ``pages/<key>.json`` (a rendered page set) and
+    ``facts/<key>.pickle`` (a stack's facts)."""
 
     def __init__(self, folder: str | None) -> None:
         """``folder`` None: a disabled cache (nothing read, nothing written)."""
@@ -282,6 +294,7 @@ class Store:
         self.loads: dict[str, Any] = {}
         self.loads_dirty = False
         self.used: set[str] = set()
+        self.used_facts: set[str] = set()
         self.wrote = False
         self.tainted = False  # an input changed during the run: store nothing
         if not self.folder:
@@ -309,8 +322,43 @@ class Store:
     def _write(self, rel: str, payload: Any) -> None:
         if self.tainted:
             return
+        self._write_bytes(rel, json.dumps(payload, ensure_ascii=False,
+                                          separators=(",", ":")).encode())
+
+    def get_facts(self, key: str) -> dict[Any, Any]:
+        """The stack facts kept under a stack key (``PageContext.stack_fact``)."""
+        self.used_facts.add(key)
+        if not self.folder:
+            return {}
+        try:
+            with open(os.path.join(self.folder, "facts", f"{key}.pickle"), "rb") as fh:
+                mac, _, body = fh.read().partition(b"\n")
+            if not hmac.compare_digest(mac, self._mac(body)):
+                return {}
+            import pickle
+
+            # Only after the MAC check: these bytes were written by this user's docgen.
+            facts = pickle.loads(body)
+            return facts if isinstance(facts, dict) else {}
+        except (OSError, ValueError, EOFError, AttributeError, ImportError, TypeError,
+                IndexError, KeyError):  # a stale or corrupt file: ignored
+            return {}
+
+    def put_facts(self, key: str, facts: dict[Any, Any]) -> None:
+        if self.tainted or not facts:
+            return
+        import pickle
+
+        import docgen.parallel  # noqa: F401 -- registers how the model's NO_DEFAULT pickles
+
+        try:
+            body = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return  # a fact that cannot be kept is computed again next time
+        self._write_bytes(os.path.join("facts", f"{key}.pickle"), body)
+
+    def _write_bytes(self, rel: str, body: bytes) -> None:
         full = os.path.join(self.folder, rel)
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         tmp = ""
         try:
             os.makedirs(os.path.dirname(full), exist_ok=True)
@@ -348,11 +396,14 @@ class Store:
         if self.loads_dirty:
             keep = {k: v for k, v in self.loads.items() if k in live_load_keys}
             self._write("loads.json", {"format": FORMAT, "entries": keep})
-        if self.wrote:  # prune only after a run that added something
-            folder = os.path.join(self.folder, "pages")
+        if not self.wrote:  # prune only after a run that added something
+            return
+        for sub, ext, used in (("pages", ".json", self.used),
+                               ("facts", ".pickle", self.used_facts)):
+            folder = os.path.join(self.folder, sub)
             with contextlib.suppress(OSError):
                 for name in os.listdir(folder):
-                    if name.endswith(".json") and name[:-5] not in self.used:
+                    if name.endswith(ext) and name[:-len(ext)] not in used:
                         os.unlink(os.path.join(folder, name))
                     elif name.startswith(".tmp-") and _older_than(
                             os.path.join(folder, name), 3600):  # left by a killed run
@@ -377,9 +428,10 @@ def _diag_from_json(item: list[Any]) -> Diagnostic:
 
 
 def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Diagnostic],
-          keep_going: bool, progress: Callable[[int, int], None] | None = None) -> Any:
+          keep_going: bool, progress: Callable[[int, int], None] | None = None,
+          prestage: str | None = None) -> Any:
     """``generate.build`` with the cache: returns a ``generate.Result``."""
-    from docgen.generate import Result, _load_one
+    from docgen.generate import Result, _load_one, prestage_pages
 
     store = Store(cache_dir(project) if enabled(project) else None)
     gkey = global_key(project, configs)
@@ -458,12 +510,10 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
         from docgen.parallel import render_stacks
         from docgen.render import environment, render_handbook_pages
 
-        if len(missing) > 1 or (missing and hb_pages is None):
+        if len(missing) > 1:  # forked workers render them: parse once, here
             preload([s for s in stacks if not s.is_loaded])
             if any(file_digest(configs[i].template_path) != digests[i] for i in valid_idx):
                 store.tainted = True  # a template changed during the run
-        # Like render.render_all: handbook pages first, one memo for all pages, so the
-        # handbook-wide analyses they compute are inherited by the forked stack workers.
         env = environment(project.page_templates_dir)
         compiled = compiled_templates_dir() if store.folder else None
         if compiled:
@@ -471,18 +521,47 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
 
             env.bytecode_cache = jinja2.FileSystemBytecodeCache(compiled)
         memo: dict[Any, Any] = {}
+        # Facts of unchanged stacks come from the cache: the handbook-wide pages then
+        # parse only the templates that changed (see PageContext.stack_fact).
+        keys = {configs[i].id: k for i, k in zip(valid_idx, stack_keys, strict=True)}
+        keys[SURFACE] = _h("surface-facts", gkey, cross)
+        kept = {sid: store.get_facts(k) for sid, k in keys.items()}
+        for facts in kept.values():
+            memo.update(facts)
+        # Stacks first (in parallel when it pays), each with the facts the handbook
+        # pages read of it; then the handbook pages, from those facts.
+        def done(n: int, got: dict[str, str]) -> None:  # in the rendering process
+            store.put_pages(stack_keys[n], got)
+            if prestage:
+                prestage_pages(prestage, got)
+
+        rendered = render_stacks(handbook, missing, env, memo, done)
+        for n, got in zip(missing, rendered, strict=True):
+            cached[n] = got
+        store.wrote = store.wrote or bool(missing)  # (also when written by workers)
         if hb_pages is None:
             hb_pages = render_handbook_pages(handbook, env, memo)
             store.put_pages(hb_key, hb_pages)
-        rendered = render_stacks(handbook, missing, env, memo)
-        for n, got in zip(missing, rendered, strict=True):
-            cached[n] = got
-            store.put_pages(stack_keys[n], got)
+        _keep_facts(store, memo, kept, keys)  # those computed here (not in workers)
     pages.update(hb_pages)
     for got in cached:
         pages.update(got or {})
     store.finish({k for k in load_keys if k})
     return Result(handbook, dict(sorted(pages.items())), diags, invalid_ids)
+
+
+def _keep_facts(store: Store, memo: dict[Any, Any], kept: dict[str, dict[Any, Any]],
+                keys: dict[str, str]) -> None:
+    """Store each stack's facts computed in this run (with those it already had), and
+    the surface facts (filed under the pseudo stack id ``SURFACE``)."""
+
+    fresh: dict[str, dict[Any, Any]] = {}
+    for key, value in memo.items():
+        if isinstance(key, tuple) and len(key) == 3 and key[0] == FACT and key[2] in keys:
+            if key not in kept.get(key[2], {}):
+                fresh.setdefault(key[2], {})[key] = value
+    for stack_id, facts in fresh.items():
+        store.put_facts(keys[stack_id], {**kept.get(stack_id, {}), **facts})
 
 
 def preload(lazy: Sequence[Stack]) -> None:

@@ -93,13 +93,14 @@ def _print_diagnostics(settings: Settings, diags: Sequence[Any]) -> None:
 PROGRESS_MIN_ITEMS = 6
 
 
-def _progress(settings: Settings, items: Sequence[str], label: str) -> Any:
-    """A progress bar on stderr for interactive runs over more than a handful of files."""
+def _progress(settings: Settings, items: Iterator[Any], total: int, label: str) -> Any:
+    """A progress bar on stderr for interactive runs over more than a handful of files;
+    ``items`` are consumed through it (one step each), ``total`` of them."""
     import contextlib
 
-    if settings.quiet or len(items) < PROGRESS_MIN_ITEMS or not sys.stderr.isatty():
+    if settings.quiet or total < PROGRESS_MIN_ITEMS or not sys.stderr.isatty():
         return contextlib.nullcontext(items)
-    return click.progressbar(items, label=label, file=sys.stderr)
+    return click.progressbar(items, length=total, label=label, file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -126,6 +127,15 @@ def _bar(settings: Settings, label: str) -> Iterator[Callable[[int, int], None] 
             state["bar"].__exit__(None, None, None)
 
 
+def _check_one(path: str) -> tuple[bool, list[Any]]:
+    """``validate``'s work on one file: valid or not, and its diagnostics (a small
+    result to send back from a worker, unlike the template itself)."""
+    from docgen.modelbuild import load_template
+
+    template, found = load_template(path)
+    return template is not None, found
+
+
 config_option = click.option("--config", type=click.Path(dir_okay=False),
                              help="Path to docgen.yml (default: ./docgen.yml if present).")
 
@@ -137,20 +147,23 @@ config_option = click.option("--config", type=click.Path(dir_okay=False),
 @_guard
 def validate(settings: Settings, paths: tuple[str, ...], lint: bool) -> None:
     """Check templates: exit 0 when all are valid, 1 when any is not."""
+    import docgen.modelbuild  # noqa: F401  (imported once here, inherited by forked workers)
     from docgen.discover import find_templates
-    from docgen.loader import load_template
+    from docgen.parallel import imap_ordered
 
     files, diags = find_templates(paths)
     failed = bool([d for d in diags if d.is_error])
     valid: list[str] = []
-    with _progress(settings, files, "Validating") as items:
-        for path in items:
-            template, found = load_template(path)
+    # many files: checked in worker processes, which send back only the verdict and
+    # the diagnostics; in input order, so the output is the serial one
+    results = imap_ordered(_check_one, files, chunks_per_worker=16)
+    with _progress(settings, results, len(files), "Validating") as checked:
+        for path, (ok, found) in zip(files, checked, strict=True):
             diags.extend(found)
-            if template is None:
-                failed = True
-            else:
+            if ok:
                 valid.append(path)
+            else:
+                failed = True
     if lint and valid:
         from docgen.lint import lint_files
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from functools import lru_cache
 from typing import Any
 
 _NEWLINES = re.compile(r"\s*[\r\n\x0b\x0c\x85\u2028\u2029]+\s*")
@@ -26,12 +27,30 @@ _MD_MAP: dict[str, str] = {
     **{ch: f"&#{ord(ch)};" for ch in "~^=:$%'\""},
     "&": "&amp;", "<": "&lt;", ">": "&gt;",
 }
-_MD_CHARS = re.compile("[" + re.escape("".join(_MD_MAP)) + "]")
 #: Inside raw HTML such as ``<code>``, Python-Markdown still runs inline patterns
 #: (links, images, emphasis, backslash escapes), so every ASCII punctuation character
 #: that could start one is a character reference there.
 _HTML_CHARS = re.compile(r"[!-/:-@\[-`{-~]")
 _HTML_SAFE = set(",./;?@-!()")  # cannot start anything mid-line (`[` is escaped)
+
+# The functions below run about a million times per corpus build, mostly on short values
+# that repeat (types, names, statuses) and need no escaping at all. Hence: one ``search``
+# decides whether the newline/control substitutions are needed, escaping is one
+# ``str.translate`` (no Python callback per character), and results for plain ``str``
+# inputs are memoised (bounded: pages of a big corpus repeat far fewer distinct values).
+#: Any character ``_NEWLINES`` or ``_CONTROLS`` would touch (tab is kept, so excluded).
+_NEEDS_ONE_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_MD_TABLE = str.maketrans(_MD_MAP)
+#: ``html_text`` in one pass over text whose CR LF pairs are already LF: controls become
+#: spaces, line ends ``&#10;``, punctuation that could start markup a character reference.
+_HTML_TABLE = str.maketrans({
+    **{chr(i): " " for i in [*range(0x00, 0x09), *range(0x0e, 0x20), *range(0x7f, 0x85),
+                             *range(0x86, 0xa0)]},
+    "\r": "&#10;", "\n": "&#10;",
+    **{ch: f"&#{ord(ch)};" for ch in map(chr, range(0x21, 0x7f))
+       if _HTML_CHARS.fullmatch(ch) and ch not in _HTML_SAFE},
+})
+_MEMO = 1 << 16
 
 
 def text(value: Any) -> str:
@@ -45,7 +64,10 @@ def text(value: Any) -> str:
 
 def _one_line(value: Any) -> str:
     # stripped: leading spaces would make an indented code block of a paragraph
-    return _CONTROLS.sub(" ", _NEWLINES.sub(" ", text(value))).strip()
+    s = value if type(value) is str else text(value)
+    if _NEEDS_ONE_LINE.search(s) is None:
+        return s.strip()
+    return _CONTROLS.sub(" ", _NEWLINES.sub(" ", s)).strip()
 
 
 def md(value: Any) -> str:
@@ -55,7 +77,12 @@ def md(value: Any) -> str:
     (heading, admonition, list, HTML block) or close the surrounding one. Characters
     are escaped in one pass, so no escape is ever escaped again.
     """
-    return _MD_CHARS.sub(lambda m: _MD_MAP[m.group()], _one_line(value))
+    return _md(value) if type(value) is str else _md(text(value))
+
+
+@lru_cache(maxsize=_MEMO)
+def _md(s: str) -> str:
+    return _one_line(s).translate(_MD_TABLE)
 
 
 def cell(value: Any) -> str:
@@ -64,18 +91,17 @@ def cell(value: Any) -> str:
     return out if out else "&nbsp;"
 
 
-def _html_char(m: re.Match[str]) -> str:
-    ch = m.group()
-    return ch if ch in _HTML_SAFE else f"&#{ord(ch)};"
-
-
 def html_text(value: Any) -> str:
     """Text inside an HTML element, also when Markdown processes that element's content
     (``md_in_html``, raw inline HTML): every punctuation character that could start
     HTML or an inline Markdown construct is a character reference; a newline is
     ``&#10;`` so the value stays on one line."""
-    s = _CONTROLS.sub(" ", text(value)).replace("\r\n", "\n").replace("\r", "\n")
-    return _HTML_CHARS.sub(_html_char, s).replace("\n", "&#10;")
+    return _html(value) if type(value) is str else _html(text(value))
+
+
+@lru_cache(maxsize=_MEMO)
+def _html(s: str) -> str:
+    return s.replace("\r\n", "\n").translate(_HTML_TABLE)
 
 
 def code(value: Any) -> str:
@@ -84,13 +110,19 @@ def code(value: Any) -> str:
     Rendered as an HTML ``<code>`` element rather than a backtick span, because a
     backtick span cannot hold every string and a ``|`` inside it splits tables.
     """
+    return _code(value) if type(value) is str else _code(text(value))
+
+
+@lru_cache(maxsize=_MEMO)
+def _code(value: str) -> str:
     s = _one_line(value)
-    return f"<code>{html_text(s)}</code>" if s else ""
+    return f"<code>{_html(s)}</code>" if s else ""
 
 
 def fence(body: str, lang: str = "") -> str:
     """A fenced code block whose fence no line of ``body`` can close."""
-    longest = max((len(m) for m in re.findall(r"`{3,}", body)), default=2)
+    longest = max((len(m) for m in re.findall(r"`{3,}", body)), default=2) \
+        if "```" in body else 2  # the usual body has no run of backticks to outdo
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}{lang}\n{body}\n{ticks}"
 
@@ -122,14 +154,20 @@ _MERMAID_ENTITIES = {
 }
 
 
+_MERMAID_TABLE = str.maketrans(_MERMAID_ENTITIES)
+
+
 def mermaid_label(value: Any) -> str:
     """Text for a quoted Mermaid label: ``id["<this>"]``."""
-    return "".join(_MERMAID_ENTITIES.get(ch, ch) for ch in text(value))
+    return text(value).translate(_MERMAID_TABLE)
+
+
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 
 
 def anchor(value: Any) -> str:
     """A stable HTML id fragment for a name (letters, digits and dashes)."""
-    s = re.sub(r"[^A-Za-z0-9]+", "-", text(value)).strip("-").lower()
+    s = _NOT_ALNUM.sub("-", text(value)).strip("-").lower()
     return s or "item"
 
 

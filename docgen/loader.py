@@ -13,9 +13,10 @@ generic YAML parsers get wrong for CloudFormation is enforced:
   (a FIFO would block), binary, not UTF-8; and a template over one of CloudFormation's
   quotas is refused from the composed graph, before the slower build.
 
-JSON is parsed with :mod:`json` (authoritative values) and positioned with the same
-libyaml pass where libyaml can read it. Nothing here raises on bad input: callers get
-``(data or None, diagnostics)``.
+JSON is parsed with :mod:`json` (authoritative values) and positioned from libyaml's
+composed graph of the same text where libyaml can read it, in one walk over both (no
+second build). Nothing here raises on bad input: callers get ``(data or None,
+diagnostics)``.
 """
 
 from __future__ import annotations
@@ -63,8 +64,11 @@ _STR = "tag:yaml.org,2002:str"
 # A cheap pre-check for YAML anchors/aliases (``&name`` / ``*name`` as a node property);
 # only files it matches get the exact event scan. An alias it misses is still refused by
 # the builder, which sees the same node twice.
-_ANCHOR_HINT = re.compile(r"(?<![^\s\[{,])[&*][A-Za-z0-9_][^\s\[\]{},]*(?=[\s\]},]|$)")
-_BRACKET_DELTA = str.maketrans({"[": "(", "{": "(", "]": ")", "}": ")"})
+# (it starts with the class [&*] so that the regex engine can skip ahead to candidates;
+# the lookbehind then checks the character before it)
+_ANCHOR_HINT = re.compile(r"[&*](?<![^\s\[{,].)[A-Za-z0-9_][^\s\[\]{},]*(?=[\s\]},]|$)")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENING = frozenset(b"[{")
 _BRACKETS = re.compile(r"[\[\]{}]")
 _COMPACT_PAIR = re.compile(r"[-?:][ \t]+[-?][ \t]")  # two block indicators in a row
 _COMPACT_RUN = re.compile(r"^[ \t]*(?:[-?:][ \t]+){2,}", re.M)
@@ -84,113 +88,213 @@ def _pos(node: Any) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
-class _Builder:
-    """Turns a composed libyaml node graph into DictNode/ListNode/scalars."""
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_SAFE = yaml.constructor.SafeConstructor()
+#: Plain-scalar conversions by resolved tag; timestamps and ``=`` stay strings
+#: (CloudFormation means them as strings).
+_CONVERT: dict[str, Any] = {
+    "tag:yaml.org,2002:int": _SAFE.construct_yaml_int,
+    "tag:yaml.org,2002:float": _SAFE.construct_yaml_float,
+    "tag:yaml.org,2002:bool": _SAFE.construct_yaml_bool,
+}
+#: Converted plain scalars (``80``, ``true``, ``1.5``) by (tag, text): templates repeat
+#: the same few, and SafeConstructor's converters are Python. Values are immutable.
+_CONVERTED: dict[tuple[str, str], Any] = {}
+_MEMO_MAX = 20_000  # bounds both memos in a long-lived process (``mkdocs serve``)
+_MISSING = object()
 
-    def __init__(self) -> None:
-        self._scalars = yaml.constructor.SafeConstructor()
-        self._seen: set[int] = set()
+
+def _scalar(node: ScalarNode) -> Any:
+    """A non-string scalar's value (strings are handled inline by the builder)."""
+    tag = node.tag
+    convert = _CONVERT.get(tag)
+    if convert is not None:
+        key = (tag, node.value)
+        value = _CONVERTED.get(key, _MISSING)
+        if value is _MISSING:
+            value = convert(node)
+            if len(_CONVERTED) < _MEMO_MAX:
+                _CONVERTED[key] = value
+        return value
+    if tag == _STR:
+        return node.value
+    if tag == _NULL:
+        return None
+    if tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"):
+        return node.value  # CloudFormation means these as strings
+    if tag == _MERGE:
+        raise LoadError("YAML merge keys (<<) are not supported by CloudFormation",
+                        *_pos(node))
+    raise LoadError(f"unsupported YAML tag {tag}", *_pos(node))
+
+
+def _key(node: Any) -> str:
+    """A mapping key that is not a plain string scalar: refused, or its text."""
+    if not isinstance(node, ScalarNode):
+        raise LoadError("a mapping key must be a plain string, not a "
+                        + ("mapping" if isinstance(node, MappingNode) else "sequence"),
+                        *_pos(node))
+    if node.tag[0] == "!":
+        raise LoadError(f"a mapping key cannot be an intrinsic function ({node.tag})",
+                        *_pos(node))
+    if node.tag == _NULL:
+        raise LoadError("a mapping key is null (empty or ~)", *_pos(node))
+    if node.tag == _MERGE:
+        raise LoadError("YAML merge keys (<<) are not supported by CloudFormation",
+                        *_pos(node))
+    return node.value  # keys are strings to CloudFormation, whatever they look like
+
+
+class _Builder:
+    """Turns a composed libyaml node graph into DictNode/ListNode/scalars.
+
+    This runs once per node of every template, so the common cases (string scalars,
+    string keys) are handled inline in the mapping/sequence loops, and marks are read
+    straight from libyaml's ``start_mark``; the checks and their order (depth, alias,
+    tag, key, duplicate) are those of a plain recursive walk.
+    """
+
+    __slots__ = ("_seen",)
+
+    def __init__(self, aliases_possible: bool = True) -> None:
+        # An alias makes libyaml hand out the same node twice; without a "*" in the
+        # text there is none, and the id() bookkeeping is skipped.
+        self._seen: set[int] | None = set() if aliases_possible else None
 
     def build(self, node: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
             raise LoadError(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node))
-        if not isinstance(node, ScalarNode):
+        kind = type(node)
+        if kind is ScalarNode:
+            tag = node.tag
+            if tag == _STR:
+                return node.value
+            if tag[0] == "!":
+                return self._short_tag(node, depth)
+            return _scalar(node)
+        seen = self._seen
+        if seen is not None:
             key = id(node)
-            if key in self._seen:
+            if key in seen:
                 raise LoadError(
                     "YAML aliases are not supported by CloudFormation", *_pos(node)
                 )
-            self._seen.add(key)
-        tag = node.tag
-        if tag[0] == "!":
+            seen.add(key)
+        if node.tag[0] == "!":
             return self._short_tag(node, depth)
-        if isinstance(node, MappingNode):
+        if kind is MappingNode:
             return self._mapping(node, depth)
-        if isinstance(node, SequenceNode):
-            return self._sequence(node, depth)
-        return self._scalar(node)
+        return self._sequence(node, depth)
 
     def _sequence(self, node: SequenceNode, depth: int) -> ListNode:
-        out = ListNode(mark=_pos(node))
+        mark = node.start_mark
+        out = ListNode.at((mark.line + 1, mark.column + 1))
         marks = out.item_marks
+        child = depth + 1
+        inline = child <= MAX_DEPTH  # children at this depth pass the depth check
         for item in node.value:
-            marks.append(_pos(item))
-            out.append(self.build(item, depth + 1))
+            mark = item.start_mark
+            marks.append((mark.line + 1, mark.column + 1))
+            if inline and type(item) is ScalarNode and item.tag == _STR:
+                out.append(item.value)
+            else:
+                out.append(self.build(item, child))
         return out
 
-    def _scalar(self, node: ScalarNode) -> Any:
-        tag = node.tag
-        if tag == _STR:
-            return node.value
-        if tag == "tag:yaml.org,2002:int":
-            return self._scalars.construct_yaml_int(node)
-        if tag == "tag:yaml.org,2002:float":
-            return self._scalars.construct_yaml_float(node)
-        if tag == "tag:yaml.org,2002:bool":
-            return self._scalars.construct_yaml_bool(node)
-        if tag == "tag:yaml.org,2002:null":
-            return None
-        if tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"):
-            return node.value  # CloudFormation means these as strings
-        if tag == "tag:yaml.org,2002:merge":
-            raise LoadError("YAML merge keys (<<) are not supported by CloudFormation",
-                            *_pos(node))
-        raise LoadError(f"unsupported YAML tag {tag}", *_pos(node))
-
-    def _key(self, node: Any) -> str:
-        if not isinstance(node, ScalarNode):
-            raise LoadError("a mapping key must be a plain string, not a "
-                            + ("mapping" if isinstance(node, MappingNode) else "sequence"),
-                            *_pos(node))
-        if node.tag[0] == "!":
-            raise LoadError(f"a mapping key cannot be an intrinsic function ({node.tag})",
-                            *_pos(node))
-        if node.tag == "tag:yaml.org,2002:null":
-            raise LoadError("a mapping key is null (empty or ~)", *_pos(node))
-        if node.tag == "tag:yaml.org,2002:merge":
-            raise LoadError("YAML merge keys (<<) are not supported by CloudFormation",
-                            *_pos(node))
-        return node.value  # keys are strings to CloudFormation, whatever they look like
-
     def _mapping(self, node: MappingNode, depth: int) -> DictNode:
-        out = DictNode(mark=_pos(node))
+        mark = node.start_mark
+        out = DictNode.at((mark.line + 1, mark.column + 1))
         marks = out.key_marks
+        child = depth + 1
+        inline = child <= MAX_DEPTH
         for key_node, value_node in node.value:
-            key = self._key(key_node)
-            if key in out:
-                first = marks[key]
+            if type(key_node) is ScalarNode and key_node.tag == _STR:
+                key = key_node.value
+            else:
+                key = _key(key_node)
+            mark = key_node.start_mark
+            if key in marks:
                 raise LoadError(
-                    f"duplicate key {key!r} (first defined at line {first[0]})",
-                    *_pos(key_node),
+                    f"duplicate key {key!r} (first defined at line {marks[key][0]})",
+                    mark.line + 1, mark.column + 1,
                 )
-            marks[key] = _pos(key_node)
-            out[key] = self.build(value_node, depth + 1)
+            marks[key] = (mark.line + 1, mark.column + 1)
+            if inline and type(value_node) is ScalarNode and value_node.tag == _STR:
+                out[key] = value_node.value
+            else:
+                out[key] = self.build(value_node, child)
         return out
 
     def _short_tag(self, node: Any, depth: int) -> DictNode:
         long_name = SHORT_TAGS.get(node.tag)
         if long_name is None:
             raise LoadError(f"unknown tag {node.tag}", *_pos(node))
+        pos = _pos(node)
         if isinstance(node, ScalarNode):
             value: Any = node.value
             if long_name == "Fn::GetAtt":
                 resource, _, attribute = value.partition(".")
                 if not attribute:
-                    raise LoadError("!GetAtt needs Resource.Attribute", *_pos(node))
-                value = ListNode([resource, attribute], mark=_pos(node))
-                value.item_marks = [_pos(node), _pos(node)]
+                    raise LoadError("!GetAtt needs Resource.Attribute", *pos)
+                value = ListNode([resource, attribute], mark=pos)
+                value.item_marks = [pos, pos]
         elif isinstance(node, SequenceNode):
             value = self._sequence(node, depth)
         else:
             value = self._mapping(node, depth)
-        out = DictNode(mark=_pos(node))
+        out = DictNode.at(pos)
         out[long_name] = value
-        out.key_marks[long_name] = _pos(node)
+        out.key_marks[long_name] = pos
         return out
 
 
+#: First characters of plain scalars that an implicit resolver may claim (``true``,
+#: ``12``, ``~``, ``<<``...); any other plain scalar is a string.
+_RESOLVERS = dict(yaml.CSafeLoader.yaml_implicit_resolvers)
+_RESOLVABLE = frozenset(_RESOLVERS)
+#: Resolved tags of plain scalars by text (see ``_Loader.resolve``).
+_PLAIN_TAGS: dict[str, str] = {}
+
+
 class _Loader(yaml.CSafeLoader):
-    """libyaml's C parser and composer; construction is done by :class:`_Builder`."""
+    """libyaml's C parser and composer; construction is done by :class:`_Builder`.
+
+    The C composer calls back into Python for every node: ``resolve`` to pick a
+    scalar's tag (PyYAML's version tries regexes for YAML 1.1 bools, ints, floats,
+    nulls, timestamps on every plain scalar), and ``descend_resolver``/``ascend_resolver``
+    for path resolvers, which safe loading has none of. Those callbacks are a quarter
+    of the composing time; here a quoted scalar or one whose first character no resolver
+    claims is a string at once, and the others are resolved once per distinct text.
+    """
+
+    # A snapshot: the memo below stays right even if some library later registers a
+    # resolver on PyYAML's shared table.
+    yaml_implicit_resolvers = _RESOLVERS
+    yaml_path_resolvers: dict[Any, Any] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            # with no path resolvers, anything but a plain scalar is a string
+            if not implicit[0] or (value and value[0] not in _RESOLVABLE):
+                return _STR
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_PLAIN_TAGS) < _MEMO_MAX:
+                    _PLAIN_TAGS[value] = tag
+            return tag
+        return _MAP if kind is MappingNode else _SEQ
+
+    # Called for every node by the C composer; without path resolvers there is nothing
+    # to track (PyYAML's versions look that up on every call).
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
 
 
 def _check_anchors(text: str) -> LoadError | None:
@@ -206,11 +310,12 @@ def _check_anchors(text: str) -> LoadError | None:
 def _flow_depth(text: str) -> int:
     if text.count("[") + text.count("{") < _FLOW_DEPTH_GUARD:
         return 0  # str.count is C-fast; the regex below is not, and rarely needed
-    brackets = re.sub(r"[^\[\]{}]", "", text)
+    # bytes.translate deletes every other byte in C (a regex sub is ~50x slower); the
+    # brackets are ASCII, so in UTF-8 each is one byte and no other byte equals one
+    brackets = text.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS)
     if len(brackets) < _FLOW_DEPTH_GUARD:
         return 0
-    steps = brackets.translate(_BRACKET_DELTA)
-    return max(accumulate(1 if c == "(" else -1 for c in steps))
+    return max(accumulate(1 if c in _OPENING else -1 for c in brackets))
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:
@@ -282,11 +387,8 @@ def _over_quota(root: Any) -> LoadError | None:
     return None
 
 
-def parse_yaml(text: str, path: str, template: bool = False) -> tuple[Any, list[Diagnostic]]:
-    """Parse YAML text into nodes; ``(None, [diagnostic])`` when refused.
-
-    ``template``: the text is a CloudFormation template, so its quotas are checked on
-    the composed graph before the (slower) build."""
+def _compose(text: str, path: str, template: bool) -> tuple[Any, list[Diagnostic]]:
+    """Refusals that need no build, then libyaml's composed node graph of ``text``."""
     try:
         deep = _too_deep(text)
         if deep:
@@ -305,7 +407,7 @@ def parse_yaml(text: str, path: str, template: bool = False) -> tuple[Any, list[
         over = _over_quota(root) if template else None
         if over:
             raise over
-        return _Builder().build(root), []
+        return root, []
     except LoadError as err:
         return None, [Diagnostic(path, err.line, err.col, str(err))]
     except yaml.composer.ComposerError as exc:
@@ -318,7 +420,32 @@ def parse_yaml(text: str, path: str, template: bool = False) -> tuple[Any, list[
         return None, [_yaml_error(path, exc, text)]
 
 
-_JSON_SLASH = re.compile(r"(?<!\\)((?:\\\\)*)\\/")
+def _build(root: Any, text: str, path: str) -> tuple[Any, list[Diagnostic]]:
+    try:
+        return _Builder(aliases_possible="*" in text).build(root), []
+    except LoadError as err:
+        return None, [Diagnostic(path, err.line, err.col, str(err))]
+
+
+def parse_yaml(text: str, path: str, template: bool = False) -> tuple[Any, list[Diagnostic]]:
+    """Parse YAML text into nodes; ``(None, [diagnostic])`` when refused.
+
+    ``template``: the text is a CloudFormation template, so its quotas are checked on
+    the composed graph before the (slower) build."""
+    root, diags = _compose(text, path, template)
+    if root is None:
+        return None, diags
+    return _build(root, text, path)
+
+
+# A backslash pair: "\\" (kept) or "\/" (an escaped slash, which YAML does not know).
+# Matching pairs left to right keeps each backslash run aligned; the pattern starts with
+# a literal, which the regex engine scans for quickly.
+_JSON_SLASH = re.compile(r"\\([\\/])")
+
+
+def _unescape_slashes(text: str) -> str:
+    return _JSON_SLASH.sub(lambda m: "/" if m.group(1) == "/" else m.group(0), text)
 
 
 def _overlay(values: Any, positioned: Any) -> Any:
@@ -342,6 +469,56 @@ def _overlay(values: Any, positioned: Any) -> Any:
     return values
 
 
+class _Mismatch(Exception):
+    """Internal: libyaml's graph of a JSON text differs from :mod:`json`'s values."""
+
+
+def _json_nodes(values: Any, node: Any, depth: int = 0) -> Any:
+    """:mod:`json`'s values with positions from libyaml's graph, in one walk.
+
+    The same result as building the graph and then :func:`_overlay`-ing the values,
+    for the usual case where both agree key for key in the same order; anything else
+    (a duplicate key, which :mod:`json` silently collapses, or text the two read
+    differently) raises :class:`_Mismatch` and the caller takes that slower path,
+    which reports it exactly. The depth check is the builder's, at the same node.
+    """
+    if depth > MAX_DEPTH:
+        raise LoadError(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node))
+    kind = type(node)
+    if isinstance(values, dict):
+        pairs = node.value
+        if kind is not MappingNode or node.tag != _MAP or len(pairs) != len(values):
+            raise _Mismatch
+        mark = node.start_mark
+        out = DictNode.at((mark.line + 1, mark.column + 1))
+        marks = out.key_marks
+        child = depth + 1
+        for (key_node, value_node), (key, value) in zip(pairs, values.items(), strict=True):
+            if type(key_node) is not ScalarNode or key_node.tag != _STR or \
+                    key_node.value != key:
+                raise _Mismatch
+            mark = key_node.start_mark
+            marks[key] = (mark.line + 1, mark.column + 1)
+            out[key] = _json_nodes(value, value_node, child)
+        return out
+    if isinstance(values, list):
+        items = node.value
+        if kind is not SequenceNode or node.tag != _SEQ or len(items) != len(values):
+            raise _Mismatch
+        mark = node.start_mark
+        lst = ListNode.at((mark.line + 1, mark.column + 1))
+        item_marks = lst.item_marks
+        child = depth + 1
+        for item, value in zip(items, values, strict=True):
+            mark = item.start_mark
+            item_marks.append((mark.line + 1, mark.column + 1))
+            lst.append(_json_nodes(value, item, child))
+        return lst
+    if kind is not ScalarNode:
+        raise _Mismatch
+    return values
+
+
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -361,8 +538,18 @@ def parse_json(text: str, path: str, template: bool = False) -> tuple[Any, list[
         return None, [Diagnostic(path, 1, 1, f"nesting deeper than {MAX_DEPTH} levels")]
     # Positions (and duplicate-key detection with a line) from libyaml, which reads
     # JSON once tabs (only legal as whitespace in JSON) and "\/" escapes are normalised.
-    positioned, diags = parse_yaml(_JSON_SLASH.sub(r"\1/", text.replace("\t", " ")), path,
-                                   template)
+    ytext = text.replace("\t", " ")
+    if "\\/" in ytext:
+        ytext = _unescape_slashes(ytext)
+    root, diags = _compose(ytext, path, template)
+    positioned = None
+    if root is not None:
+        try:
+            return _json_nodes(values, root), []
+        except LoadError as err:
+            return None, [Diagnostic(path, err.line, err.col, str(err))]
+        except _Mismatch:
+            positioned, diags = _build(root, ytext, path)
     if diags and any("duplicate key" in d.message or "nesting" in d.message
                      or "CloudFormation allows at most" in d.message for d in diags):
         return None, diags

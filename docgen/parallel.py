@@ -11,7 +11,7 @@ from __future__ import annotations
 import copyreg
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from docgen import model
@@ -47,15 +47,39 @@ def _fork_context() -> Any:
 
 
 def map_ordered(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[fn(item) for item in items]``, in worker processes when there are many.
+
+    The cyclic garbage collector is paused while results arrive: unpickling loaded
+    templates makes tens of thousands of containers per template, none in a cycle,
+    which the collector would otherwise rescan over and over (about half of the
+    unpickling time). Workers forked meanwhile inherit the pause; they live only as
+    long as this call."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return list(imap_ordered(fn, items))
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def imap_ordered(fn: Callable[[T], R], items: Sequence[T],
+                 chunks_per_worker: int = 4) -> Iterator[R]:
+    """``fn`` over ``items``, results yielded in input order as they arrive (a caller
+    can draw progress). ``chunks_per_worker``: more, smaller chunks balance uneven
+    items better, at one round trip each (worth it when results are small)."""
     n = workers()
     ctx = _fork_context() if n > 1 and len(items) >= MIN_ITEMS_FOR_POOL else None
     if ctx is None:
-        return [fn(item) for item in items]
+        yield from (fn(item) for item in items)
+        return
     from concurrent.futures import ProcessPoolExecutor
 
-    chunk = max(1, len(items) // (n * 4))
+    chunk = max(1, len(items) // (n * chunks_per_worker))
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-        return list(pool.map(fn, items, chunksize=chunk))
+        yield from pool.map(fn, items, chunksize=chunk)
 
 
 # --- rendering stacks in forked workers ------------------------------------------------
@@ -63,40 +87,76 @@ def map_ordered(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
 _SHARED: dict[str, Any] = {}
 
 
-def _render_one(index: int) -> dict[str, str]:
-    from docgen.render import render_stack
+#: Called as ``done(stack index, pages)`` in whichever process rendered the stack.
+Done = Callable[[int, dict[str, str]], None]
 
-    return render_stack(_SHARED["handbook"], index, _SHARED["env"], _SHARED["memo"])
+
+def _new_facts(memo: dict[Any, Any], since: int) -> dict[Any, Any]:
+    """The stack facts added to ``memo`` after it had ``since`` entries (a dict keeps
+    insertion order: the newest entries are at its end)."""
+    from itertools import islice
+
+    from docgen.pages import FACT
+
+    new = list(islice(reversed(memo.items()), len(memo) - since))
+    return {k: v for k, v in reversed(new) if isinstance(k, tuple) and k and k[0] == FACT}
+
+
+def _render_one(index: int) -> tuple[dict[str, str], dict[Any, Any]]:
+    from docgen.render import render_stack, stack_facts
+
+    memo = _SHARED["memo"]
+    since = len(memo)
+    pages = render_stack(_SHARED["handbook"], index, _SHARED["env"], memo)
+    stack_facts(_SHARED["handbook"], index, memo)
+    if _SHARED["done"] is not None:
+        _SHARED["done"](index, pages)
+    return pages, _new_facts(memo, since)
 
 
 def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
-                  memo: dict[Any, Any]) -> list[dict[str, str]]:
+                  memo: dict[Any, Any], done: Done | None = None) -> list[dict[str, str]]:
     """Pages of ``handbook.stacks[i]`` for each index, in order.
 
     With enough stacks, forked workers render them: they inherit the loaded handbook,
-    the Jinja environment and the memo of analyses already computed (by the handbook
-    pages), and only page text travels back. Each page depends only on its inputs and
-    pages come back in input order, so the output is the serial output, byte for byte.
+    the Jinja environment and the memo of analyses already computed (by the first
+    stack, rendered here), and only page text and the stacks' facts for the handbook
+    pages (``render.stack_facts``) travel back, into ``memo``. Each page depends only
+    on its inputs and pages come back in input order, so the output is the serial
+    output, byte for byte.
+    ``done`` runs right after each stack in the process that rendered it (the cache
+    stores page sets there: the writing is spread over the workers too).
     """
-    from docgen.render import render_stack
+    from docgen.render import render_stack, stack_facts
+
+    def one(i: int) -> dict[str, str]:
+        pages = render_stack(handbook, i, env, memo)
+        stack_facts(handbook, i, memo)
+        if done is not None:
+            done(i, pages)
+        return pages
 
     n = min(workers(), max(1, len(indices) // MIN_STACKS_FOR_POOL))
     ctx = _fork_context() if n > 1 else None
     if ctx is None:
-        return [render_stack(handbook, i, env, memo) for i in indices]
+        return [one(i) for i in indices]
     import gc
     from concurrent.futures import ProcessPoolExecutor
 
     # The first stack renders here: it warms every lazy cache (compiled page templates,
     # knowledge base, shared analyses) once, and the workers inherit them.
-    first = render_stack(handbook, indices[0], env, memo)
-    _SHARED.update(handbook=handbook, env=env, memo=memo)
+    first = one(indices[0])
+    _SHARED.update(handbook=handbook, env=env, memo=memo, done=done)
     gc.freeze()  # the collector would touch every inherited object: copy-on-write copies
     try:
         rest = indices[1:]
         chunk = max(1, len(rest) // (n * 8))
+        out = [first]
         with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-            return [first, *pool.map(_render_one, rest, chunksize=chunk)]
+            for pages, facts in pool.map(_render_one, rest, chunksize=chunk):
+                out.append(pages)
+                memo.update(facts)  # for the handbook pages, rendered next
+        return out
     finally:
         gc.unfreeze()
         _SHARED.clear()

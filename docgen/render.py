@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -47,6 +47,51 @@ def _cmd(value: Any) -> str:
     raise TypeError(f"cmd filter: not a command: {type(value).__name__}")
 
 
+def _field(item: Any, name: str) -> Any:
+    """``item.name`` as a template reads it (Jinja's order: attribute, then item)."""
+    if type(item) is dict:  # no dict method has the names the filters read
+        return item[name]
+    try:
+        return getattr(item, name)
+    except AttributeError:
+        return item[name]
+
+
+def _sources(items: Sequence[Any]) -> str:
+    """A knowledge record's sources (``url`` or ``text`` each) as one small line; a
+    filter rather than the per-template macro it was: pages show thousands of them."""
+    parts = []
+    for item in items:
+        url = _field(item, "url")
+        parts.append(f'<a href="{escape.html_text(url)}">{escape.html_text(url)}</a>' if url
+                     else escape.md(_field(item, "text")))
+    return "<small>Source: " + "; ".join(parts) + "</small>"
+
+
+def _numbered(items: Sequence[Any]) -> str:
+    """Steps as a numbered Markdown list, one line each."""
+    return "".join(f"{i}. {escape.md(item)}\n" for i, item in enumerate(items, 1))
+
+
+def _code_list(items: Sequence[Any], none_text: str = "") -> str:
+    """Values as inline code separated by commas, ``none_text`` when there are none
+    (the ``list_or_none`` macro of ``macros.md.j2``, as a filter: cheaper per call)."""
+    return ", ".join(escape.code(i) for i in items) if items else f"{none_text}"
+
+
+def _commands(blocks: Sequence[Any], lang: str = "bash") -> str:
+    """The ``commands`` macro of ``macros.md.j2`` (kept there for page templates of
+    users) as a filter: one fenced block, or one ``=== "env"`` tab per environment.
+    Pages show ~10,000 command blocks on a big corpus; a macro call each cost more than
+    the text. Blocks are :class:`docgen.pages.common.Tab`-like (``label``, ``script``)."""
+    if len(blocks) == 1 and _field(blocks[0], "label") is None:
+        return escape.fence(_field(blocks[0], "script"), lang) + "\n"
+    return "".join(
+        f'=== "{escape.html_text(_field(b, "label"))}"\n\n'
+        f'{escape.indent(escape.fence(_field(b, "script"), lang), 4, first=True)}\n\n'
+        for b in blocks)
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "md": escape.md,
     "cell": escape.cell,
@@ -58,7 +103,40 @@ FILTERS: dict[str, Callable[..., str]] = {
     "anchor": escape.anchor,
     "indent": escape.indent,  # Jinja's splits at U+2028 etc. too, changing quoted values
     "cmd": _cmd,
+    "commands": _commands,
+    "sources": _sources,
+    "numbered": _numbered,
+    "code_list": _code_list,
 }
+
+
+#: Names a template's ``x.name`` must still resolve as a dict method (Jinja's order:
+#: attribute first, then item).
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Environment(jinja2.Environment):
+    """Page contexts are mostly plain dicts read as ``row.name``. Jinja tries the
+    attribute first and, on a dict, gets there through a raised and caught
+    AttributeError (several hundred thousand times per corpus build). A plain dict has
+    no attributes besides its methods, so looking the key up first gives the same result
+    without the exception."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        # jinja2.Environment.getattr, inline (a super() call costs as much as the lookup)
+        try:
+            return getattr(obj, attribute)
+        except AttributeError:
+            pass
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError, AttributeError):
+            return self.undefined(obj=obj, name=attribute)
 
 
 def environment(user_dir: str | None = None) -> jinja2.Environment:
@@ -66,8 +144,11 @@ def environment(user_dir: str | None = None) -> jinja2.Environment:
     if user_dir:
         loaders.append(jinja2.FileSystemLoader(user_dir))
     loaders.append(jinja2.FileSystemLoader(templates_dir()))
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.ChoiceLoader(loaders),
+        # one environment per build: page templates do not change during it, so no stat
+        # of the template file on each of the ~5,000 page renders of a corpus
+        auto_reload=False,
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # Markdown output: every value goes through an explicit filter
         keep_trailing_newline=True,
@@ -131,6 +212,16 @@ def render_stack(handbook: Handbook, stack_index: int, env: jinja2.Environment |
         if text is not None:
             pages[rel] = text
     return pages
+
+
+def stack_facts(handbook: Handbook, stack_index: int, memo: dict[Any, Any]) -> None:
+    """Compute into ``memo`` what the handbook pages will read of one stack
+    (``PageSpec.facts``): a worker that rendered the stack sends them to the parent,
+    which renders the handbook pages last, from every stack's facts."""
+    ctx = PageContext(handbook, handbook.stacks[stack_index], memo)
+    for spec in HANDBOOK_PAGES:
+        if spec.facts:
+            context_function(spec.facts)(ctx)
 
 
 def render_handbook_pages(handbook: Handbook, env: jinja2.Environment | None = None,

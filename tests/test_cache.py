@@ -460,3 +460,84 @@ def test_fifo_and_oversized_files_do_not_hang_or_get_cached(project: Path,
     assert cache.file_digest(str(folder / "pipe.yaml")) is None
     assert cache.file_digest(str(folder / "huge.yaml")) is None
     assert cache.file_digest(str(folder / "huge.yaml"), large=True).startswith("large:")
+
+
+# --- stack facts: handbook-wide pages without parsing unchanged templates -------------
+
+
+def loaded_stacks(root: Path) -> set[str]:
+    """Generate; the ids of the stacks whose template this run parsed."""
+    result = generate(load_config(str(root / "docgen.yml")))
+    assert not result.errors, result.errors
+    assert result.handbook is not None
+    return {s.id for s in result.handbook.stacks if s.is_loaded}  # type: ignore[attr-defined]
+
+
+def test_resource_edit_parses_only_that_template(project: Path, rendered: list[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handbook-wide pages (home, deployment order, DR, compliance, cost) read the
+    other stacks through facts kept under their keys, so they are not parsed again."""
+    run(project, rendered)
+    (project / "stacks" / "b.yaml").write_text(TEMPLATE_B.replace("30", "60"))
+    assert loaded_stacks(project) == {"b"}
+    assert read_tree(str(project / "docs" / "runbooks")) == fresh(project, monkeypatch)
+    assert any((project / cache.CACHE_DIR / "facts").iterdir())
+
+
+def test_facts_without_cache_are_computed(project: Path, rendered: list[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A facts folder that is lost, corrupt or forged is ignored: the stacks are parsed
+    and the pages are the same."""
+    import pickle
+
+    first, _ = run(project, rendered)
+    folder = project / cache.CACHE_DIR / "facts"
+    marker = str(project / "pwned")
+
+    class Evil:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (open, (marker, "w"))
+
+    for n, entry in enumerate(sorted(folder.iterdir())):
+        if n % 2:
+            entry.write_bytes(b"garbage")
+        else:  # a valid pickle that would run code, with the wrong MAC
+            entry.write_bytes(b"0" * 64 + b"\n" + pickle.dumps(Evil()))
+    (project / "stacks" / "b.yaml").write_text(TEMPLATE_B.replace("30", "60"))
+    assert loaded_stacks(project) == {"a", "b", "c"}
+    assert not (project / "pwned").exists()
+    assert read_tree(str(project / "docs" / "runbooks")) == fresh(project, monkeypatch)
+    (project / "stacks" / "b.yaml").write_text(TEMPLATE_B)
+    assert loaded_stacks(project) == {"b"}  # facts were written again
+    assert read_tree(str(project / "docs" / "runbooks")) == first
+
+
+def test_example_handbook_edits_match_a_fresh_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  rendered: list[str]) -> None:
+    """The example (two environments, wiring, a DR topology, costs per environment):
+    after a resource edit in either stack, cached facts give the fresh pages."""
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("DOCGEN_JOBS", "1")
+    monkeypatch.setenv("DOCGEN_CACHE", "1")
+    monkeypatch.setenv("DOCGEN_CACHE_DIR", str(tmp_path / "user-cache"))
+    root = tmp_path / "example"
+    root.mkdir()
+    (root / "stacks").mkdir()
+    for name in ("primary.yaml", "dr.yaml"):
+        (root / "stacks" / name).write_text((repo / "stacks" / name).read_text())
+    (root / "docgen.yml").write_text((repo / "docgen.yml").read_text())
+    (root / "docs_src").mkdir()
+    run(root, rendered)
+    dr = root / "stacks" / "dr.yaml"
+    text = dr.read_text()
+    assert "HealthCheckGracePeriodSeconds: 60" in text
+    dr.write_text(text.replace("HealthCheckGracePeriodSeconds: 60",
+                               "HealthCheckGracePeriodSeconds: 90"))
+    _, stacks = run(root, rendered)
+    assert stacks == {"", "dr"}
+    assert read_tree(str(root / "docs_src" / "runbooks")) == fresh(root, monkeypatch)
+    primary = root / "stacks" / "primary.yaml"
+    primary.write_text(primary.read_text().replace("BackupRetentionPeriod: 7",
+                                                   "BackupRetentionPeriod: 14"))
+    run(root, rendered)
+    assert read_tree(str(root / "docs_src" / "runbooks")) == fresh(root, monkeypatch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from docgen.loader import MAX_BYTES, load_data, load_template
+from docgen.nodes import DictNode, ListNode
 
 
 def write(tmp_path: Path, text: str, name: str = "t.yaml") -> str:
@@ -252,3 +254,89 @@ def _keys_as_str(value: object) -> object:
     if isinstance(value, list):
         return [_keys_as_str(v) for v in value]
     return value
+
+
+def _marks(value: object) -> object:
+    """Only the positions of a node tree (values aside), for comparing two readings."""
+    if isinstance(value, DictNode):
+        return ("map", value.mark, [(k, value.key_marks[k], _marks(v)) for k, v in value.items()])
+    if isinstance(value, ListNode):
+        return ("seq", value.mark, list(value.item_marks), [_marks(v) for v in value])
+    return None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(keys, values, min_size=1, max_size=5), st.sampled_from([None, 1, 2]))
+def test_json_positions_are_those_of_reading_it_as_yaml(
+        tmp_path_factory: pytest.TempPathFactory, doc: dict, indent: int | None) -> None:
+    """JSON takes its values from ``json`` and its positions from libyaml's graph in one
+    walk; the positions must be those the YAML builder gives the same text."""
+    folder = tmp_path_factory.mktemp("pos")
+    body = {"Resources": {"B": {"Type": "AWS::S3::Bucket", "Metadata": doc}}}
+    text = json.dumps(body, indent=indent)
+    (folder / "t.json").write_text(text, encoding="utf-8")
+    (folder / "t.yaml").write_text(text, encoding="utf-8")
+    raw_j, fmt, dj = load_data(str(folder / "t.json"))
+    raw_y, _, dy = load_data(str(folder / "t.yaml"))
+    assert fmt == "json" and not dj
+    assert raw_j == body
+    if not dy:  # libyaml reads nearly all JSON (not, e.g., some escaped astral characters)
+        assert _marks(raw_j) == _marks(raw_y)
+
+
+@pytest.mark.parametrize("text", [
+    '{"Resources": {"B": {"Type": "X::Y::Z", "Properties": {"A": "a\\\\/b", "C": "\\/",'
+    ' "D": "\\\\\\/", "E": "\\\\\\\\/"}}}}',
+    '{\t"Resources":\t{"B":\t{"Type": "X::Y::Z", "Metadata": [1, {"k": [true, null]}]}}}',
+])
+def test_json_escaped_slashes_and_tabs(tmp_path: Path, text: str) -> None:
+    raw = data(tmp_path, text, "t.json")
+    assert raw == json.loads(text)
+    assert raw.key_marks["Resources"] == (1, text.index('"') + 1)
+    resource = raw["Resources"]["B"]
+    assert raw["Resources"].key_marks["B"] == (1, text.index('"B"') + 1)
+    assert resource.key_marks["Type"] == (1, text.index('"Type"') + 1)
+
+
+def test_json_duplicate_keys_keep_their_line(tmp_path: Path) -> None:
+    """json collapses duplicates silently; the libyaml pass finds them, with a line."""
+    text = '{"Resources": {\n  "B": {"Type": "X::Y::Z"},\n  "B": {"Type": "X::Y::Z"}}}\n'
+    template, diags = load_template(write(tmp_path, text, "t.json"))
+    assert template is None
+    assert [(d.line, d.col, d.message) for d in diags] == [
+        (3, 3, "duplicate key 'B' (first defined at line 2)")]
+
+
+YAML11_SCALARS = ["yes", "No", "on", "OFF", "true", "False", "y", "n", "~", "null", "NULL", "",
+                  "0", "-0", "+12", "0x1F", "0o17", "017", "0b101", "1_000", "1:30", "190:20:30",
+                  "1.5", "-.5", "1e3", "1.0e+3", "6.8523015e+5", ".inf", "-.Inf", ".nan",
+                  "2010-09-09", "2001-12-14t21:59:43.10-05:00", "text", "-x",
+                  "0.0.0.0/0", "10.0.0.0/16", "-1", "t", "Y", "0xZZ", "1_0.5", "+.inf"]
+
+
+@pytest.mark.parametrize("scalar", YAML11_SCALARS)
+def test_plain_scalars_resolve_as_yaml_1_1(tmp_path: Path, scalar: str) -> None:
+    """Plain scalars mean what PyYAML's safe loader makes of them (YAML 1.1 bools, ints,
+    floats, nulls), except dates, which stay strings; read twice (the resolved tags and
+    values are memoised)."""
+    text = f"Resources:\n  B:\n    Type: X::Y::Z\n    Metadata:\n      P: {scalar}\n" \
+           f"      Q: [{scalar}]\n"
+    expected = yaml.safe_load(text)["Resources"]["B"]["Metadata"]
+    if not isinstance(expected["P"], (bool, int, float, type(None))):
+        expected = {"P": scalar, "Q": [scalar]}
+    for _ in range(2):
+        got = data(tmp_path, text)["Resources"]["B"]["Metadata"]
+        assert repr(got) == repr(expected)  # repr: 1 == 1.0 == True, nan != nan
+
+
+def test_loading_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> None:
+    path = write(tmp_path, ALL_TAGS)
+    assert gc.isenabled()
+    assert load_template(path)[0] is not None
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert load_template(path)[0] is not None
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -104,15 +104,17 @@ def test_jinja_error_in_a_user_page_template_keeps_previous_docs(
         assert not leftovers(project / "docs")
 
 
-def _fail_writes_after(monkeypatch: pytest.MonkeyPatch, n: int, exc: BaseException) -> None:
-    """The ``n``-th page opened for writing (wherever docgen writes it) raises ``exc``."""
+def _fail_writes_after(monkeypatch: pytest.MonkeyPatch, n: int, exc: BaseException,
+                       persistent: bool = False) -> None:
+    """The ``n``-th page opened for writing (wherever docgen writes it) raises ``exc``;
+    ``persistent``: so does every later one (a full disk stays full)."""
     real_open = builtins.open
     count = {"writes": 0}
 
     def patched(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         if str(file).endswith(".md") and "w" in mode:
             count["writes"] += 1
-            if count["writes"] == n:
+            if count["writes"] == n or (persistent and count["writes"] > n):
                 raise exc
         return real_open(file, mode, *args, **kwargs)
 
@@ -122,7 +124,8 @@ def _fail_writes_after(monkeypatch: pytest.MonkeyPatch, n: int, exc: BaseExcepti
 def test_disk_full_mid_write_keeps_previous_docs(project: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     before = snapshot(project / "docs")
-    _fail_writes_after(monkeypatch, 3, OSError(errno.ENOSPC, "No space left on device"))
+    _fail_writes_after(monkeypatch, 3, OSError(errno.ENOSPC, "No space left on device"),
+                       persistent=True)
     code, err = cli(["generate", "--docs-dir", "docs"], project, monkeypatch)
     assert code == 1 and "No space left on device" in err, err
     assert snapshot(project / "docs") == before
@@ -347,3 +350,22 @@ def test_a_one_page_change_rewrites_that_page_only(tmp_path: Path, links: bool,
         assert not kept
     assert not leftovers(docs)
     assert gen.write_tree(str(docs), changed) is False
+
+
+def test_prestaged_pages_are_moved_only_when_identical(tmp_path: Path) -> None:
+    """Pages written early by the rendering processes are moved into the new tree; one
+    whose bytes differ from the page (a stale or foreign file) is never used."""
+    docs = tmp_path / "docs"
+    pre = docs / ".runbooks.pre-test"
+    tree = {"a/index.md": "page a\n", "b/index.md": "page b\n", "index.md": "home\n"}
+    gen.prestage_pages(str(pre), {"a/index.md": "page a\n", "b/index.md": "page X\n"})
+    assert gen.write_tree(str(docs), tree, prestaged=str(pre)) is True
+    assert gen.read_tree(str(docs / "runbooks")) == tree
+    assert not (pre / "a" / "index.md").exists()  # moved
+    assert (pre / "b" / "index.md").read_text() == "page X\n"  # not used
+
+
+def test_generate_leaves_no_prestage_folder(project: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _ = cli(["generate", "--docs-dir", "docs"], project, monkeypatch)
+    assert code == 0 and not leftovers(project / "docs")

@@ -123,3 +123,48 @@ def test_no_default_marker_survives_pickling() -> None:
     back = pickle.loads(pickle.dumps(template))
     assert [p.has_default for p in back.parameters] == \
         [p.has_default for p in template.parameters]
+
+
+def test_validate_in_workers_equals_serial(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``docgen validate`` checks many files in worker processes (which send back only
+    verdicts and diagnostics); its output and exit code are the serial run's."""
+    from click.testing import CliRunner
+
+    from docgen import modelbuild
+    from docgen.cli import main
+
+    files = sample_templates(8)
+    bad = {"dup.yaml": "Resources:\n  B: {Type: AWS::S3::Bucket}\n  B: {Type: X::Y::Z}\n",
+           "ref.yaml": "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n"
+                       "      BucketName: !Ref Nope\n",
+           "warn.yaml": "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n"
+                        "    Type: AWS::Serverless::Function\n    Properties: {Role: !Ref R}\n"}
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        files.insert(len(files) // 2, str(tmp_path / name))
+    monkeypatch.setattr(parallel, "MIN_ITEMS_FOR_POOL", 2)
+    log = tmp_path / "pids.txt"
+    original = modelbuild.load_template
+
+    def spy(path: str) -> Any:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return original(path)
+
+    monkeypatch.setattr(modelbuild, "load_template", spy)
+    results = {}
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("DOCGEN_JOBS", jobs)
+        log.write_text("")
+        results[jobs] = CliRunner().invoke(main, ["-v", "validate", *files])
+        pids = set(log.read_text().split())
+        if jobs == "1":
+            assert pids == {str(os.getpid())}
+        else:  # every file was checked in a worker
+            assert pids and str(os.getpid()) not in pids, pids
+    serial, two = results["1"], results["2"]
+    assert serial.exit_code == two.exit_code == 1
+    assert "duplicate key 'B'" in serial.output and "Nope" in serial.output
+    assert "warning" in serial.output
+    assert two.output == serial.output

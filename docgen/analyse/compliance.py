@@ -21,12 +21,27 @@ MET, NOT_MET, DEPENDS_ON, NOT_APPLICABLE = "met", "not met", "depends", "not app
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the matrix needs of a :class:`Finding`: small, so that it is cheap to keep
+    between runs (``PageContext.stack_fact``) and to read back."""
+
+    rule_id: str
+    resource: str
+    status: str
+    anchor: str
+
+    @classmethod
+    def of(cls, finding: Finding) -> Evidence:
+        return cls(finding.rule_id, finding.resource, finding.status, finding.anchor)
+
+
+@dataclass(frozen=True, slots=True)
 class ControlCell:
     status: str
-    findings: tuple[Finding, ...]  # the failing / depending / suppressed ones, for links
+    findings: tuple[Evidence, ...]  # the failing / depending / suppressed ones, for links
 
     @property
-    def exceptions(self) -> tuple[Finding, ...]:
+    def exceptions(self) -> tuple[Evidence, ...]:
         return tuple(f for f in self.findings if f.status == SUPPRESSED)
 
 
@@ -50,12 +65,15 @@ class ComplianceMatrix:
 
     def summary(self, framework_id: str) -> list[dict[str, int]]:
         """Per stack: how many controls of the framework are met / not met / ..."""
-        out = []
-        for i in range(len(self.stacks)):
-            counts = {MET: 0, NOT_MET: 0, DEPENDS_ON: 0, NOT_APPLICABLE: 0}
-            for row in self.rows_for(framework_id):
-                counts[row.cells[i].status] += 1
-            out.append(counts)
+        rows = self.rows_for(framework_id)
+        out = [{MET: 0, NOT_MET: 0, DEPENDS_ON: 0, NOT_APPLICABLE: len(rows)}
+               for _ in self.stacks]
+        for row in rows:
+            for counts, cell in zip(out, row.cells, strict=True):
+                # most cells are the shared "not applicable" one, already counted
+                if cell is not _NOT_APPLICABLE_CELL:
+                    counts[NOT_APPLICABLE] -= 1
+                    counts[cell.status] += 1
         return out
 
 
@@ -63,8 +81,13 @@ def _natural(text: str) -> list[object]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
 
 
-def cell_status(findings: Sequence[Finding]) -> ControlCell:
+_NOT_APPLICABLE_CELL = ControlCell(NOT_APPLICABLE, ())
+
+
+def cell_status(findings: Sequence[Evidence]) -> ControlCell:
     """Fold the findings of a control's checks in one stack into one verdict."""
+    if not findings:  # most cells of a big matrix: no check of the control applies
+        return _NOT_APPLICABLE_CELL
     statuses = {f.status for f in findings}
     shown = tuple(f for f in findings if f.status in (FAIL, DEPENDS, SUPPRESSED))
     if FAIL in statuses:
@@ -77,9 +100,9 @@ def cell_status(findings: Sequence[Finding]) -> ControlCell:
 
 
 def build_matrix(
-    kb: SecurityKB, stacks: Sequence[tuple[str, Sequence[Finding]]]
+    kb: SecurityKB, stacks: Sequence[tuple[str, Sequence[Evidence]]]
 ) -> ComplianceMatrix:
-    """``stacks``: (stack id, findings) in handbook order."""
+    """``stacks``: (stack id, evidence of its findings) in handbook order."""
     controls: dict[tuple[str, str], tuple[list[Check], list[tuple[str, str, str]]]] = {}
     for check in kb.checks:
         for mapping in check.controls:
@@ -90,12 +113,13 @@ def build_matrix(
                 src = (mapping.source, mapping.ref, mapping.basis)
                 if src not in sources:
                     sources.append(src)
-    by_stack: list[Mapping[str, list[Finding]]] = []
+    by_stack: list[Mapping[str, list[Evidence]]] = []
     for _sid, findings in stacks:
-        index: dict[str, list[Finding]] = {}
+        index: dict[str, list[Evidence]] = {}
         for f in findings:
-            index.setdefault(f.check.id, []).append(f)
+            index.setdefault(f.rule_id, []).append(f)
         by_stack.append(index)
+    present_ids = [index.keys() for index in by_stack]
     fw_order = {f.id: i for i, f in enumerate(kb.frameworks)}
     rows = []
     for (fw_id, cid), (checks, sources) in sorted(
@@ -104,8 +128,13 @@ def build_matrix(
         framework = kb.framework(fw_id)
         if framework is None:
             continue
+        ids = [c.id for c in checks]
+        # most (control, stack) pairs have no finding at all: the set test spares them
+        # building and folding an empty list (stacks x controls is ~45k on a big corpus)
         cells = tuple(
-            cell_status([f for c in checks for f in index.get(c.id, [])]) for index in by_stack
+            _NOT_APPLICABLE_CELL if present.isdisjoint(ids)
+            else cell_status([f for i in ids for f in index.get(i, [])])
+            for index, present in zip(by_stack, present_ids, strict=True)
         )
         rows.append(ControlRow(framework, cid, tuple(checks), tuple(sources), cells))
     return ComplianceMatrix(kb.frameworks, tuple(s for s, _ in stacks), tuple(rows))

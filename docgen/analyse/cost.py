@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from docgen.analyse import Fact, compute_fact
 from docgen.diagnostics import ConfigError, Diagnostic
 from docgen.intrinsics import Unknown, condition_value, evaluate, intrinsic
 from docgen.knowledge.pricing import Price, PriceTable
@@ -929,6 +930,10 @@ def _service_name(res: Resource) -> str:
     return SERVICE_NAMES.get(res.service, res.service)
 
 
+#: The types :func:`_multi_az_store` reads properties of.
+_MULTI_AZ_TYPES = frozenset({"AWS::RDS::DBInstance", "AWS::ElastiCache::ReplicationGroup"})
+
+
 def _multi_az_store(ctx: _Ctx, res: Resource, p: dict[str, Any]) -> bool:
     """Does this resource replicate across Availability Zones (and so drive inter-AZ traffic)?"""
     if res.type == "AWS::RDS::DBInstance":
@@ -968,10 +973,15 @@ def estimate_template(template: Template, region: str | None, params: Mapping[st
             truth = condition_value(res.condition, values, ctx.conditions, template.mappings)
             state = "depends" if isinstance(truth, Unknown) else ("on" if truth else "off")
         service = _service_name(res)
-        p = ctx.resolve(res.properties)
-        p = p if isinstance(p, dict) else {}
-        mark = (len(ctx.used_usage), len(ctx.facts))
         model = MODELS.get(res.type)
+        # only the cost models and the multi-AZ test read properties: resolving those of
+        # every other resource (most of a template) was most of the estimate's time
+        if model is not None or res.type in USAGE_BASED_TYPES or res.type in _MULTI_AZ_TYPES:
+            p = ctx.resolve(res.properties)
+            p = p if isinstance(p, dict) else {}
+        else:
+            p = {}
+        mark = (len(ctx.used_usage), len(ctx.facts))
         if model is not None:
             try:
                 comps, detail, notes = model(ctx, res, p)
@@ -1080,12 +1090,21 @@ def estimate_stack(handbook: Handbook, stack: Stack, env: Environment | None,
         source_db=_source_db_resolver(handbook, stack, env))
 
 
-def estimate_handbook(handbook: Handbook, prices: PriceTable
+def stack_estimates(handbook: Handbook, stack: Stack, prices: PriceTable,
+                    fact: Fact = compute_fact) -> dict[str | None, StackEstimate]:
+    """The stack's estimate in every environment: ``{env name or None: estimate}``."""
+    envs: tuple[Environment | None, ...] = handbook.project.environments or (None,)
+    return {env.name if env else None: fact(
+        stack, f"cost-estimate:{env.name if env else ''}",
+        lambda env=env: estimate_stack(handbook, stack, env, prices)) for env in envs}
+
+
+def estimate_handbook(handbook: Handbook, prices: PriceTable, fact: Fact = compute_fact
                       ) -> dict[str | None, tuple[StackEstimate, ...]]:
     """Every stack in every environment: ``{env name or None: (estimates in stack order)}``."""
+    per_stack = [stack_estimates(handbook, st, prices, fact) for st in handbook.stacks]
     envs: tuple[Environment | None, ...] = handbook.project.environments or (None,)
-    return {env.name if env else None: tuple(estimate_stack(handbook, st, env, prices)
-                                             for st in handbook.stacks)
+    return {env.name if env else None: tuple(e[env.name if env else None] for e in per_stack)
             for env in envs}
 
 

@@ -13,6 +13,7 @@ environment; the page renders them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -22,6 +23,7 @@ from typing import Any
 
 from docgen import commands as c
 from docgen import stackinfo
+from docgen.analyse import Fact, compute_fact
 from docgen.diagnostics import Diagnostic, KnowledgeError
 from docgen.intrinsics import Unknown, evaluate, intrinsic
 from docgen.loader import parse_yaml
@@ -307,9 +309,10 @@ def _condition_of(res: Resource, prop: str) -> str:
     return ""
 
 
-def _efs_destination(handbook: Handbook, stack: Stack, res: Resource
-                     ) -> tuple[str, str] | None:
-    """The handbook file system that receives this one's replication, when one can tell."""
+def _efs_explicit(handbook: Handbook, stack: Stack, res: Resource
+                  ) -> tuple[tuple[str, str] | None, tuple[str, ...]]:
+    """The handbook file system a replication names through a wiring, if it does, and
+    the Regions its destinations are in (to match candidates in other stacks)."""
     config = res.properties.get("ReplicationConfiguration")
     fn = intrinsic(config)
     if fn and fn[0] == "Fn::If" and isinstance(fn[1], list) and len(fn[1]) == 3:
@@ -324,60 +327,101 @@ def _efs_destination(handbook: Handbook, stack: Stack, res: Resource
                 regions.add(r)
             found = stackinfo.follow_reference(handbook, stack, d.get("FileSystemId"))
             if found and found[1].type == "AWS::EFS::FileSystem":
-                return found[0].id, found[1].logical_id
-    candidates = []
-    for other in handbook.stacks:
-        if other is stack or (regions and other.config.region not in regions):
-            continue
-        for fs in other.template.resources_of_type("AWS::EFS::FileSystem"):
-            prot = fs.properties.get("FileSystemProtection")
-            if isinstance(prot, dict) and prot.get("ReplicationOverwriteProtection") == \
-                    "DISABLED":
-                candidates.append((other.id, fs.logical_id))
-    return candidates[0] if len(candidates) == 1 else None
+                return (found[0].id, found[1].logical_id), ()
+    return None, tuple(sorted(regions))
 
 
-def _replications(handbook: Handbook) -> list[Replication]:
+def _efs_replication_targets(stack: Stack) -> tuple[str, ...]:
+    """File systems of a stack that can receive a replication (overwrite protection off)."""
+    out = []
+    for fs in stack.template.resources_of_type("AWS::EFS::FileSystem"):
+        prot = fs.properties.get("FileSystemProtection")
+        if isinstance(prot, dict) and prot.get("ReplicationOverwriteProtection") == "DISABLED":
+            out.append(fs.logical_id)
+    return tuple(out)
+
+
+#: A stack's replications; an EFS one whose destination is not wired carries the
+#: Regions to look for a receiving file system in (matched across stacks afterwards).
+_StackReplication = tuple[Replication, tuple[str, ...] | None]
+
+
+def _stack_replications(handbook: Handbook, st: Stack) -> list[_StackReplication]:
+    out: list[_StackReplication] = []
+    for res in st.template.resources:
+        props = res.properties
+        if res.type == "AWS::RDS::DBInstance" and "SourceDBInstanceIdentifier" in props:
+            source = stackinfo.follow_reference(handbook, st,
+                                                props["SourceDBInstanceIdentifier"])
+            if _is_cross_region(handbook, st, res, source):
+                out.append((Replication(
+                    "rds-read-replica", st.id, res.logical_id, res.type,
+                    source[0].id if source else None,
+                    source[1].logical_id if source else None,
+                    condition=res.condition or ""), None))
+        elif res.type == "AWS::RDS::GlobalCluster":
+            out.append((Replication("aurora-global", st.id, res.logical_id, res.type,
+                                    condition=res.condition or ""), None))
+        elif res.type == "AWS::RDS::DBCluster" and "GlobalClusterIdentifier" in props \
+                and not st.template.resources_of_type("AWS::RDS::GlobalCluster"):
+            out.append((Replication("aurora-global", st.id, res.logical_id, res.type,
+                                    condition=res.condition or ""), None))
+        elif res.type == "AWS::EFS::FileSystem" and "ReplicationConfiguration" in props:
+            dest, regions = _efs_explicit(handbook, st, res)
+            out.append((Replication(
+                "efs-replication", st.id, res.logical_id, res.type, st.id, res.logical_id,
+                dest[0] if dest else None, dest[1] if dest else None,
+                _condition_of(res, "ReplicationConfiguration")),
+                None if dest else regions))
+        elif res.type == "AWS::S3::Bucket" and "ReplicationConfiguration" in props:
+            out.append((Replication("s3-replication", st.id, res.logical_id, res.type,
+                                    st.id, res.logical_id,
+                                    condition=_condition_of(res, "ReplicationConfiguration")),
+                        None))
+        elif res.type == "AWS::DynamoDB::GlobalTable":
+            replicas = props.get("Replicas")
+            if isinstance(replicas, list) and len(replicas) > 1:
+                out.append((Replication("dynamodb-global", st.id, res.logical_id, res.type,
+                                        condition=res.condition or ""), None))
+        elif res.type in ("AWS::Route53::RecordSet", "AWS::Route53::RecordSetGroup"):
+            sets = props.get("RecordSets") if res.type.endswith("Group") else [props]
+            if any(isinstance(s, dict) and "Failover" in s for s in sets or []):
+                out.append((Replication("route53-failover", st.id, res.logical_id, res.type,
+                                        condition=res.condition or ""), None))
+    return out
+
+
+def stack_facts(handbook: Handbook, st: Stack, knowledge: DRKnowledge, fact: Fact) -> None:
+    """Compute, through ``fact``, what :func:`topology` reads of one stack."""
+    _replications_of(handbook, st, fact)
+    _lag_alarms_of(st, knowledge, fact)
+
+
+def _replications_of(handbook: Handbook, st: Stack, fact: Fact) -> list[_StackReplication]:
+    return fact(st, "dr-replications",  # type: ignore[no-any-return]
+                lambda: _stack_replications(handbook, st))
+
+
+def _lag_alarms_of(st: Stack, knowledge: DRKnowledge, fact: Fact) -> list[LagAlarm]:
+    return fact(st, "dr-lag-alarms",  # type: ignore[no-any-return]
+                lambda: _stack_lag_alarms(st, knowledge))
+
+
+def _replications(handbook: Handbook, fact: Fact = compute_fact) -> list[Replication]:
+    per_stack = [(st, _replications_of(handbook, st, fact)) for st in handbook.stacks]
     out: list[Replication] = []
-    for st in handbook.stacks:
-        for res in st.template.resources:
-            props = res.properties
-            if res.type == "AWS::RDS::DBInstance" and "SourceDBInstanceIdentifier" in props:
-                source = stackinfo.follow_reference(handbook, st,
-                                                    props["SourceDBInstanceIdentifier"])
-                if _is_cross_region(handbook, st, res, source):
-                    out.append(Replication(
-                        "rds-read-replica", st.id, res.logical_id, res.type,
-                        source[0].id if source else None,
-                        source[1].logical_id if source else None,
-                        condition=res.condition or ""))
-            elif res.type == "AWS::RDS::GlobalCluster":
-                out.append(Replication("aurora-global", st.id, res.logical_id, res.type,
-                                       condition=res.condition or ""))
-            elif res.type == "AWS::RDS::DBCluster" and "GlobalClusterIdentifier" in props \
-                    and not st.template.resources_of_type("AWS::RDS::GlobalCluster"):
-                out.append(Replication("aurora-global", st.id, res.logical_id, res.type,
-                                       condition=res.condition or ""))
-            elif res.type == "AWS::EFS::FileSystem" and "ReplicationConfiguration" in props:
-                dest = _efs_destination(handbook, st, res)
-                out.append(Replication(
-                    "efs-replication", st.id, res.logical_id, res.type, st.id, res.logical_id,
-                    dest[0] if dest else None, dest[1] if dest else None,
-                    _condition_of(res, "ReplicationConfiguration")))
-            elif res.type == "AWS::S3::Bucket" and "ReplicationConfiguration" in props:
-                out.append(Replication("s3-replication", st.id, res.logical_id, res.type,
-                                       st.id, res.logical_id,
-                                       condition=_condition_of(res, "ReplicationConfiguration")))
-            elif res.type == "AWS::DynamoDB::GlobalTable":
-                replicas = props.get("Replicas")
-                if isinstance(replicas, list) and len(replicas) > 1:
-                    out.append(Replication("dynamodb-global", st.id, res.logical_id, res.type,
-                                           condition=res.condition or ""))
-            elif res.type in ("AWS::Route53::RecordSet", "AWS::Route53::RecordSetGroup"):
-                sets = props.get("RecordSets") if res.type.endswith("Group") else [props]
-                if any(isinstance(s, dict) and "Failover" in s for s in sets or []):
-                    out.append(Replication("route53-failover", st.id, res.logical_id, res.type,
-                                           condition=res.condition or ""))
+    for st, found in per_stack:
+        for rep, regions in found:
+            if regions is not None:  # an EFS destination to find among the other stacks
+                candidates = [
+                    (other.id, logical_id) for other in handbook.stacks
+                    if other is not st and not (regions and other.config.region not in regions)
+                    for logical_id in fact(other, "dr-efs-targets",
+                                           lambda o=other: _efs_replication_targets(o))]
+                if len(candidates) == 1:
+                    rep = dataclasses.replace(rep, target_stack=candidates[0][0],
+                                              target_logical_id=candidates[0][1])
+            out.append(rep)
     return out
 
 
@@ -408,24 +452,32 @@ def _standbys(handbook: Handbook, primary: list[str], dr: list[str]) -> list[Sta
     return out
 
 
-def _lag_alarms(handbook: Handbook, knowledge: DRKnowledge) -> list[LagAlarm]:
+def _stack_lag_alarms(st: Stack, knowledge: DRKnowledge) -> list[LagAlarm]:
     metrics = {(r.lag_namespace, r.lag_metric): r for r in knowledge.replication
                if r.lag_metric}
     out = []
-    for st in handbook.stacks:
-        for res in st.template.resources_of_type("AWS::CloudWatch::Alarm"):
-            key = (res.properties.get("Namespace"), res.properties.get("MetricName"))
-            spec = metrics.get(key)
-            if spec is not None:
-                out.append(LagAlarm(st.id, res.logical_id, str(key[1]),
-                                    res.properties.get("Threshold"), spec.lag_unit, spec.kind))
+    for res in st.template.resources_of_type("AWS::CloudWatch::Alarm"):
+        key = (res.properties.get("Namespace"), res.properties.get("MetricName"))
+        spec = metrics.get(key)
+        if spec is not None:
+            out.append(LagAlarm(st.id, res.logical_id, str(key[1]),
+                                res.properties.get("Threshold"), spec.lag_unit, spec.kind))
     return out
 
 
-def topology(handbook: Handbook, knowledge: DRKnowledge | None = None) -> Topology | None:
-    """The handbook's DR topology, or None when it has none."""
+def _lag_alarms(handbook: Handbook, knowledge: DRKnowledge, fact: Fact = compute_fact
+                ) -> list[LagAlarm]:
+    return [alarm for st in handbook.stacks for alarm in _lag_alarms_of(st, knowledge, fact)]
+
+
+def topology(handbook: Handbook, knowledge: DRKnowledge | None = None,
+             fact: Fact = compute_fact) -> Topology | None:
+    """The handbook's DR topology, or None when it has none.
+
+    ``fact``: how per-stack findings are obtained (the page layer passes
+    ``PageContext.stack_fact``, so that unchanged stacks need not be parsed)."""
     knowledge = knowledge or load_knowledge(handbook.project.knowledge_dir)
-    reps = _replications(handbook)
+    reps = _replications(handbook, fact)
     primary = [s.id for s in handbook.stacks if s.config.role == "primary"]
     dr = [s.id for s in handbook.stacks if s.config.role == "dr"]
     roles_from = "docgen.yml"
@@ -443,7 +495,7 @@ def topology(handbook: Handbook, knowledge: DRKnowledge | None = None) -> Topolo
             {r.source_stack for r in reps if r.source_stack and r.source_stack not in dr},
             key=[s.id for s in handbook.stacks].index)
     standbys = _standbys(handbook, primary, dr)
-    lag = _lag_alarms(handbook, knowledge)
+    lag = _lag_alarms(handbook, knowledge, fact)
     failover = tuple((r.stack, r.logical_id) for r in reps if r.kind == "route53-failover")
     return Topology(tuple(primary), tuple(dr), roles_from, tuple(reps), tuple(standbys),
                     tuple(lag), failover)

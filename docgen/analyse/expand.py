@@ -72,6 +72,9 @@ def env_get(env: Env, key: tuple[str, str]) -> Any:
 
 _MISSING = object()
 
+#: Leaf types of a parsed template: never an intrinsic, a mapping or a list.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 @dataclass(eq=False)
 class Expander:
@@ -80,6 +83,9 @@ class Expander:
     template: Template
     variants_seen: int = 1
     _params: dict[str, Any] = field(default_factory=dict)
+    #: for callers that expand the same tree repeatedly (the security checks of one
+    #: resource): their key -> the variants, computed once
+    memo: dict[Any, list[tuple[Env, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._params = {p.name: p for p in self.template.parameters}
@@ -89,25 +95,54 @@ class Expander:
 
     def expand(self, node: Any, env: Env = ()) -> list[tuple[Env, Any]]:
         """Every (choices, concrete value) pair ``node`` can take, in a stable order."""
+        if type(node) in _SCALARS:  # most nodes: skip the intrinsic and Mapping tests
+            return [(env, node)]
         fn = intrinsic(node)
         if fn is not None:
             return self._intrinsic(fn[0], fn[1], node, env)
+        # While there is a single variant, its container is built in place: copying it
+        # for every key or item (as branching needs) made a big mapping or list cost
+        # quadratic time. Once variants branch, each gets its own copy as before.
         if isinstance(node, Mapping):
             results: list[tuple[Env, Any]] = [(env, {})]
             for key, sub in node.items():
+                if len(results) == 1:
+                    e, acc = results[0]
+                    subs = self.expand(sub, e)
+                    if len(subs) == 1:
+                        e2, val = subs[0]
+                        if val is not ABSENT:
+                            acc[key] = val
+                        results = [(e2, acc)]  # one variant: _cap would change nothing
+                        continue
+                    pairs = [(e, acc, subs)]
+                else:
+                    pairs = [(e, acc, self.expand(sub, e)) for e, acc in results]
                 nxt = []
-                for e, acc in results:
-                    for e2, val in self.expand(sub, e):
+                for _e, acc, subs in pairs:
+                    for e2, val in subs:
                         nxt.append((e2, acc if val is ABSENT else {**acc, key: val}))
                 results = self._cap(nxt)
             return results
         if isinstance(node, list):
             results_l: list[tuple[Env, Any]] = [(env, [])]
             for sub in node:
+                if len(results_l) == 1:
+                    e, acc_l = results_l[0]
+                    subs = self.expand(sub, e)
+                    if len(subs) == 1:
+                        e2, val = subs[0]
+                        if val is not ABSENT:
+                            acc_l.append(val)
+                        results_l = [(e2, acc_l)]
+                        continue
+                    pairs_l = [(e, acc_l, subs)]
+                else:
+                    pairs_l = [(e, acc_l, self.expand(sub, e)) for e, acc_l in results_l]
                 nxt = []
-                for e, acc in results_l:
-                    for e2, val in self.expand(sub, e):
-                        nxt.append((e2, acc if val is ABSENT else [*acc, val]))
+                for _e, acc_l, subs in pairs_l:
+                    for e2, val in subs:
+                        nxt.append((e2, acc_l if val is ABSENT else [*acc_l, val]))
                 results_l = self._cap(nxt)
             return results_l
         return [(env, node)]

@@ -172,6 +172,8 @@ class Unresolved(Exception):
 def fill(text: str, scope: Scope, block: Block) -> c.Value | None:
     """Replace placeholders in one option value; None drops the option (an optional
     ``{prop:X?}`` without a value), :class:`Unresolved` drops the whole command."""
+    if "{" not in text:  # most option values: a literal (no placeholder can match)
+        return text
     parts: list[str | c.ShellVar] = []
     pos = 0
     for m in _PLACEHOLDER.finditer(text):

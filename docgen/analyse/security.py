@@ -64,6 +64,9 @@ class Branch:
     detail: str = ""
 
 
+_NOT_ANCHOR = re.compile(r"[^a-z0-9]+")
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     check: Check
@@ -89,7 +92,7 @@ class Finding:
 
     @property
     def anchor(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", f"{self.check.id}-{self.resource}".lower()).strip("-")
+        return _NOT_ANCHOR.sub("-", f"{self.check.id}-{self.resource}".lower()).strip("-")
 
     @property
     def is_problem(self) -> bool:
@@ -332,8 +335,14 @@ def evaluate_check(
 ) -> Finding:
     """Run one check on one resource over all its variants and fold the outcomes."""
     keys = _relevant_properties(check)
-    expander.variants_seen = 1
-    variants = expander.expand(_variant_tree(resource, keys))
+    # Checks of one resource mostly read the same properties (every function check reads
+    # them all): expanding them once per (resource, properties read) instead of once per
+    # check removes most of the expansion work. Variants are only read, never changed.
+    memo_key = (resource.logical_id, None if keys is None else frozenset(keys))
+    variants = expander.memo.get(memo_key)
+    if variants is None:
+        expander.variants_seen = 1
+        variants = expander.memo[memo_key] = expander.expand(_variant_tree(resource, keys))
     outcomes: list[tuple[Env, str, str, tuple[str | int, ...], Default | None]] = []
     for env, variant in variants:
         outcomes.append((env, *_run_variant(check, variant, resource, template)))

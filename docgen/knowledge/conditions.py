@@ -439,6 +439,14 @@ def _sqs_dead_letter_queue(resource: Resource, template: Template | None) -> Tri
     """Another queue of the template names this one as its dead-letter target."""
     if template is None:
         return Tri.DEPENDS
+    return Tri.of(resource.logical_id in template.derived("dead-letter queues",
+                                                          _dead_letter_targets))
+
+
+def _dead_letter_targets(template: Template) -> frozenset[Any]:
+    """Names of the queues some queue of the template sends its dead letters to (once
+    per template: asked per queue, a scan of every resource each time was quadratic)."""
+    out = set()
     for other in template.resources:
         policy = other.properties.get("RedrivePolicy") if other.type == "AWS::SQS::Queue" \
             else None
@@ -447,9 +455,11 @@ def _sqs_dead_letter_queue(resource: Resource, template: Template | None) -> Tri
             args = target["Fn::GetAtt"]
             name = args[0] if isinstance(args, list) and args else (
                 args.split(".")[0] if isinstance(args, str) else None)
-            if name == resource.logical_id:
-                return Tri.TRUE
-    return Tri.FALSE
+            try:
+                out.add(name)
+            except TypeError:  # a node, not a name: equals no logical id
+                pass
+    return frozenset(out)
 
 
 def _zone_key(zone: Any) -> str | None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -574,10 +574,19 @@ class OpsKnowledge:
     """All ops records, with lookups by kind and resource type."""
 
     records: tuple[Record, ...]
+    #: (kind, resource type or None) -> records, filled on first lookup: pages ask per
+    #: resource, and scanning every record each time was most of a troubleshooting page
+    _of_kind: dict[tuple[str, str | None], tuple[Record, ...]] = field(
+        init=False, default_factory=dict, repr=False, compare=False)
 
     def of_kind(self, kind: str, resource_type: str | None = None) -> tuple[Record, ...]:
-        return tuple(r for r in self.records if r.kind == kind
-                     and (resource_type is None or resource_type in r.types))
+        key = (kind, resource_type)
+        found = self._of_kind.get(key)
+        if found is None:
+            found = self._of_kind[key] = tuple(
+                r for r in self.records if r.kind == kind
+                and (resource_type is None or resource_type in r.types))
+        return found
 
     def by_id(self, record_id: str) -> Record | None:
         for r in self.records:

@@ -143,6 +143,9 @@ class SecurityKB:
     frameworks: tuple[Framework, ...]
     sources: Mapping[str, Source]
     datastores: Mapping[str, DataStore]
+    #: resource type -> its checks, filled on first lookup (asked once per resource)
+    _for_type: dict[str, tuple[Check, ...]] = field(init=False, default_factory=dict,
+                                                    repr=False, compare=False)
 
     def check(self, check_id: str) -> Check | None:
         for c in self.checks:
@@ -151,7 +154,11 @@ class SecurityKB:
         return None
 
     def checks_for(self, resource_type: str) -> tuple[Check, ...]:
-        return tuple(c for c in self.checks if resource_type in c.resource_types)
+        found = self._for_type.get(resource_type)
+        if found is None:
+            found = self._for_type[resource_type] = tuple(
+                c for c in self.checks if resource_type in c.resource_types)
+        return found
 
     def framework(self, framework_id: str) -> Framework | None:
         for f in self.frameworks:

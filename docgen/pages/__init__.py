@@ -14,6 +14,11 @@ from typing import Any
 
 from docgen.model import Handbook, Stack
 
+#: First item of the memo keys of :meth:`PageContext.stack_fact` results.
+FACT = "stack-fact"
+#: Third item of the memo keys of :meth:`PageContext.surface_fact` results.
+SURFACE = "<surface>"
+
 
 @dataclass(eq=False)
 class PageContext:
@@ -28,6 +33,25 @@ class PageContext:
         if key not in self.memo:
             self.memo[key] = compute()
         return self.memo[key]
+
+    def stack_fact(self, stack: Stack, name: str, compute: Callable[[], Any]) -> Any:
+        """A per-stack analysis result that handbook-wide code reads, kept by the
+        content-hash cache under the stack's key (``docgen.cache``) so that a run
+        where one template changed does not parse every other template again.
+
+        ``compute`` may read this stack's template and config, the templates of the
+        stacks it is wired to in ``docgen.yml``, and other stacks' configs -- what the
+        stack's cache key covers -- never another stack's resources. The value must
+        be picklable and should not hold the template itself.
+        """
+        return self.cached((FACT, name, stack.id), compute)
+
+    def surface_fact(self, name: str, compute: Callable[[], Any]) -> Any:
+        """A handbook-wide result that reads only the stacks' configs and *surfaces*
+        (Parameters, Outputs, Mappings, Conditions, imports, nested stacks: see
+        ``docgen.cache``), kept by the cache until one of those changes -- editing a
+        resource leaves it valid, so it needs no template parsed."""
+        return self.cached((FACT, name, SURFACE), compute)
 
     def for_stack(self, stack: Stack) -> PageContext:
         return PageContext(self.handbook, stack, self.memo)
@@ -46,3 +70,7 @@ class PageSpec:
     title: str
     template: str
     context: str  # "module:function", imported on first use (keeps CLI start-up cheap)
+    #: Handbook pages: "module:function" taking a stack's PageContext and computing the
+    #: stack facts this page reads of it, so that they are computed (in parallel) by
+    #: whichever process renders that stack's pages, before the handbook pages.
+    facts: str = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from docgen import commands as c
@@ -41,7 +42,13 @@ def _render(value: Any) -> str:
 
 def rel_source(handbook: Handbook, path: str) -> str:
     """A template path as the team sees it: relative to the project root."""
-    root = handbook.project.root
+    return _rel_source(path, handbook.project.root, os.getcwd())
+
+
+@lru_cache(maxsize=4096)
+def _rel_source(path: str, root: str, cwd: str) -> str:
+    """Memoised: asked for every resource row of every page (the same few files), and
+    ``relpath`` is slow. ``cwd`` is part of the key because ``abspath`` depends on it."""
     try:
         rel = os.path.relpath(os.path.abspath(path), root)
     except ValueError:

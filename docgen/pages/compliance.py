@@ -7,9 +7,18 @@ Built from the same per-stack analyses as the stack ``security`` pages (shared t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from docgen.analyse.compliance import ControlCell, build_matrix
+from docgen.analyse.compliance import (
+    DEPENDS_ON,
+    NOT_MET,
+    ControlCell,
+    Evidence,
+    build_matrix,
+)
+from docgen.escape import md
+from docgen.model import Stack
 from docgen.pages import PageContext
 from docgen.pages.security import knowledge, report, short_name
 
@@ -17,20 +26,57 @@ from docgen.pages.security import knowledge, report, short_name
 MAX_LINKS = 3
 
 
+def _verdict(status: str, links: list[dict[str, Any]], more: int) -> str:
+    """A cell's Markdown, formatted here rather than by a template macro: the matrix has
+    stacks x controls cells (tens of thousands on a big corpus), and a Jinja macro call
+    per cell cost more than the rest of the page."""
+    if status == NOT_MET:
+        out = "**not met**"
+    elif status == DEPENDS_ON:
+        out = "*depends*"
+    else:
+        out = md(status)
+    out += "".join(f"<br>[{md(link['text'])}]({link['href']})" for link in links)
+    return out + f"<br>and {more} more" if more else out
+
+
+@cache
+def _plain_cell(status: str) -> dict[str, Any]:
+    """The cell of a control without findings to link: one shared dict per status (most
+    cells of a big matrix are these; templates only read them)."""
+    return {"status": status, "links": [], "more": 0, "verdict": _verdict(status, [], 0)}
+
+
 def _cell(stack_id: str, cell: ControlCell) -> dict[str, Any]:
-    links = [
+    if not cell.findings:
+        return _plain_cell(cell.status)
+    links = [  # only those shown: a cell can hold hundreds of findings
         {
-            "text": f"{f.check.id} {f.resource}",
+            "text": f"{f.rule_id} {f.resource}",
             "href": f"{stack_id}/security.md#{f.anchor}",
             "status": f.status,
         }
-        for f in cell.findings
+        for f in cell.findings[:MAX_LINKS]
     ]
+    more = max(0, len(cell.findings) - MAX_LINKS)
     return {
         "status": cell.status,
-        "links": links[:MAX_LINKS],
-        "more": max(0, len(links) - MAX_LINKS),
+        "links": links,
+        "more": more,
+        "verdict": _verdict(cell.status, links, more),
     }
+
+
+def _evidence(ctx: PageContext, stack: Stack) -> tuple[Evidence, ...]:
+    return ctx.stack_fact(stack, "compliance-evidence",  # type: ignore[no-any-return]
+                          lambda: tuple(Evidence.of(f) for f in
+                                        report(ctx.for_stack(stack), stack).findings))
+
+
+def stack_facts(ctx: PageContext) -> None:
+    """What this page needs of ``ctx.stack`` (computed where the stack is rendered)."""
+    assert ctx.stack is not None
+    _evidence(ctx, ctx.stack)
 
 
 def context(ctx: PageContext) -> Mapping[str, Any] | None:
@@ -38,7 +84,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
     if not handbook.stacks:
         return None
     kb = knowledge(ctx)
-    per_stack = [(s.id, report(ctx.for_stack(s), s).findings) for s in handbook.stacks]
+    per_stack = [(s.id, _evidence(ctx, s)) for s in handbook.stacks]
     matrix = build_matrix(kb, per_stack)
     sections = []
     for fw in matrix.frameworks:

@@ -2,8 +2,8 @@
 
 The estimate itself is :mod:`docgen.analyse.cost`; this module only turns it into rows
 of already formatted text (money, quantities, unit prices) so that the template stays a
-loop. The estimates of all stacks are computed once per run (``ctx.cached``) because
-the handbook-wide ``cost`` page shows the same figures.
+loop. Each stack's estimates are a stack fact (``ctx.stack_fact``) because the
+handbook-wide ``cost`` page shows the same figures.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from docgen.analyse.cost import (
     estimate_handbook,
     format_unit_price,
     format_usd,
+    stack_estimates,
 )
 from docgen.knowledge.pricing import PriceTable, load_prices
+from docgen.model import Stack
 from docgen.pages import PageContext
 
 
@@ -32,7 +34,20 @@ def price_table(ctx: PageContext) -> PriceTable:
 def estimates(ctx: PageContext) -> dict[str | None, tuple[StackEstimate, ...]]:
     """Every stack in every environment, computed once per run."""
     return ctx.cached(("cost", "estimates"),
-                      lambda: estimate_handbook(ctx.handbook, price_table(ctx)))
+                      lambda: estimate_handbook(ctx.handbook, price_table(ctx),
+                                                ctx.stack_fact))
+
+
+def own_estimates(ctx: PageContext, stack: Stack) -> dict[str | None, StackEstimate]:
+    """The stack's estimates per environment (a stack fact: the handbook-wide page reads
+    the same ones, computed by whichever process rendered the stack)."""
+    return stack_estimates(ctx.handbook, stack, price_table(ctx), ctx.stack_fact)
+
+
+def stack_facts(ctx: PageContext) -> None:
+    """What the handbook-wide cost page needs of ``ctx.stack``."""
+    assert ctx.stack is not None
+    own_estimates(ctx, ctx.stack)
 
 
 def table_info(table: PriceTable) -> dict[str, Any]:
@@ -134,8 +149,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
     stack = ctx.stack
     if stack is None:
         return None
-    index = next(i for i, st in enumerate(ctx.handbook.stacks) if st.id == stack.id)
-    views = [environment_view(ests[index]) for ests in estimates(ctx).values()]
+    views = [environment_view(est) for est in own_estimates(ctx, stack).values()]
     return {
         "table": table_info(price_table(ctx)),
         "region": stack.config.region or "not set",
@@ -153,10 +167,7 @@ def card_summary(ctx: PageContext) -> str | None:
     if stack is None:
         return None
     parts = []
-    for env, stacks in estimates(ctx).items():
-        est = next((e for e in stacks if e.stack_id == stack.id), None)
-        if est is None:
-            continue
+    for env, est in own_estimates(ctx, stack).items():
         text = format_usd(est.total) + "/month"
         if est.unknown_components:
             text += " + unknown prices"

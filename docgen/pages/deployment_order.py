@@ -14,6 +14,7 @@ from typing import Any
 
 from docgen import commands as c
 from docgen import stackinfo
+from docgen.analyse import Fact, compute_fact
 from docgen.analyse.order import DeploymentOrder, Edge, FollowUp, analyse
 from docgen.intrinsics import render
 from docgen.model import Environment, Handbook, OutputWiring, Stack
@@ -23,10 +24,10 @@ from docgen.pages.deploy import target_commands
 
 CACHE_KEY = "analyse.order"
 
-
 def deployment_order(ctx: PageContext) -> DeploymentOrder:
     """The order analysis, computed once per run and shared by every page that needs it."""
-    return ctx.cached(CACHE_KEY, lambda: analyse(ctx.handbook))  # type: ignore[no-any-return]
+    return ctx.surface_fact(CACHE_KEY,  # type: ignore[no-any-return]
+                            lambda: analyse(ctx.handbook))
 
 
 def edge_label(e: Edge) -> str:
@@ -63,14 +64,56 @@ def _target(handbook: Handbook, stack: Stack, env: Environment | None) -> stacki
     return stackinfo.targets(handbook, stack)[0]
 
 
-def sequence(handbook: Handbook, result: DeploymentOrder, env: Environment | None
-             ) -> tuple[list[Any], list[str]]:
-    """(steps, variables to export first) for one environment."""
-    steps: list[Any] = [c.Raw("set -euo pipefail")]
-    exports: list[str] = []
+def _pass(handbook: Handbook, stack: Stack, env: Environment | None, fact: Fact,
+          add: tuple[OutputWiring, ...] = (), drop: frozenset[str] = frozenset()
+          ) -> tuple[str, str | None, dict[str, Any]]:
+    """(stack name, region, commands) of one deployment pass of ``stack``: a stack fact,
+    so an unchanged stack's commands need not parse its template."""
+    def compute() -> tuple[str, str | None, dict[str, Any]]:
+        one = _with_wiring(stack, add=add, drop=drop)
+        target = _target(handbook, one, env)
+        return target.stack_name, target.region, target_commands(handbook, one, target)
+
+    name = "deploy-pass:" + repr((env.name if env else None, sorted(drop),
+                                  [(w.parameter, w.from_stack, w.output) for w in add]))
+    return fact(stack, name, compute)  # type: ignore[no-any-return]
+
+
+def _deferred(result: DeploymentOrder) -> dict[str, frozenset[str]]:
+    """Per stack, the wired parameters its first deployment leaves at their default."""
     deferred: dict[str, frozenset[str]] = {}
     for f in result.follow_ups:
         deferred[f.stack] = deferred.get(f.stack, frozenset()) | {f.parameter}
+    return deferred
+
+
+def _second_passes(result: DeploymentOrder) -> tuple[FollowUp, ...]:
+    return (*result.follow_ups, *(h for h in result.hints if h.second_pass))
+
+
+def stack_facts(ctx: PageContext) -> None:
+    """What this page needs of ``ctx.stack``: its deployment passes in every
+    environment (computed where the stack is rendered)."""
+    stack = ctx.stack
+    assert stack is not None
+    result = deployment_order(ctx)
+    envs: tuple[Environment | None, ...] = ctx.handbook.project.environments or (None,)
+    for env in envs:
+        if stack.id in result.order and result.parent_of(stack.id) is None:
+            _pass(ctx.handbook, stack, env, ctx.stack_fact,
+                  drop=_deferred(result).get(stack.id, frozenset()))
+        for f in _second_passes(result):
+            if f.stack == stack.id:
+                _pass(ctx.handbook, stack, env, ctx.stack_fact,
+                      add=(OutputWiring(f.parameter, f.from_stack, f.output),))
+
+
+def sequence(handbook: Handbook, result: DeploymentOrder, env: Environment | None,
+             fact: Fact = compute_fact) -> tuple[list[Any], list[str]]:
+    """(steps, variables to export first) for one environment."""
+    steps: list[Any] = [c.Raw("set -euo pipefail")]
+    exports: list[str] = []
+    deferred = _deferred(result)
     n = 0
     for sid in result.order:
         stack = handbook.stack(sid)
@@ -82,24 +125,22 @@ def sequence(handbook: Handbook, result: DeploymentOrder, env: Environment | Non
                                   f"{parent[1]} (no separate deployment)"))
             continue
         n += 1
-        one_pass = _with_wiring(stack, drop=deferred.get(sid, frozenset()))
-        target = _target(handbook, one_pass, env)
-        cmds = target_commands(handbook, one_pass, target)
-        where = f" in {target.region}" if target.region else ""
+        stack_name, region, cmds = _pass(handbook, stack, env, fact,
+                                         drop=deferred.get(sid, frozenset()))
+        where = f" in {region}" if region else ""
         note = ""
         if sid in deferred:
             note = f" (first pass: {', '.join(sorted(deferred[sid]))} left at the default)"
-        steps.append(_comment(f"{n}. {sid}: stack {target.stack_name}{where}{note}"))
+        steps.append(_comment(f"{n}. {sid}: stack {stack_name}{where}{note}"))
         steps.extend(cmds["deploy"])
         exports.extend(e for e in cmds["exports"] if e not in exports)
-    for f in (*result.follow_ups, *(h for h in result.hints if h.second_pass)):
+    for f in _second_passes(result):
         stack = handbook.stack(f.stack)
         if stack is None:
             continue
         n += 1
-        second = _with_wiring(stack, add=(OutputWiring(f.parameter, f.from_stack, f.output),))
-        target = _target(handbook, second, env)
-        cmds = target_commands(handbook, second, target)
+        _name, _region, cmds = _pass(handbook, stack, env, fact,
+                                     add=(OutputWiring(f.parameter, f.from_stack, f.output),))
         why = "wired in docgen.yml" if f.source == "config" else \
             "from the template's descriptions; confirm before running"
         steps.append(_comment(f"{n}. {f.stack} again: {f.parameter} <- output {f.output} of "
@@ -150,7 +191,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
         nodes.append({"id": node_id[sid], "label": label})
     graph_edges = [{"from": node_id[e.before], "to": node_id[e.after], "label": edge_label(e),
                     "dashed": False} for e in result.edges]
-    for f in (*result.follow_ups, *(h for h in result.hints if h.second_pass)):
+    for f in _second_passes(result):
         graph_edges.append({"from": node_id[f.from_stack], "to": node_id[f.stack],
                             "label": f"second deployment: {f.output} → {f.parameter}",
                             "dashed": True})
@@ -166,7 +207,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
             "nested_in": {"parent": parent[0], "logical_id": parent[1]} if parent else None,
         })
     envs: tuple[Environment | None, ...] = hb.project.environments or (None,)
-    per_env = [(env, *sequence(hb, result, env)) for env in envs]
+    per_env = [(env, *sequence(hb, result, env, ctx.stack_fact)) for env in envs]
     exports = sorted({e for _, _, ex in per_env for e in ex})
     parallel = [list(level) for level in result.levels if len(level) > 1]
     return {

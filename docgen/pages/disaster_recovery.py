@@ -17,10 +17,21 @@ from docgen.pages.registry import STACK_PAGES
 TOPOLOGY_KEY = "analyse.dr.topology"
 
 
+def _knowledge(ctx: PageContext) -> dr.DRKnowledge:
+    return ctx.cached(("dr", "knowledge"),  # type: ignore[no-any-return]
+                      lambda: dr.load_knowledge(ctx.handbook.project.knowledge_dir))
+
+
 def dr_topology(ctx: PageContext) -> dr.Topology | None:
     """The DR topology, computed once per run (the home page asks too)."""
     return ctx.cached(TOPOLOGY_KEY,  # type: ignore[no-any-return]
-                      lambda: dr.topology(ctx.handbook))
+                      lambda: dr.topology(ctx.handbook, _knowledge(ctx), fact=ctx.stack_fact))
+
+
+def stack_facts(ctx: PageContext) -> None:
+    """What this page needs of ``ctx.stack`` (computed where the stack is rendered)."""
+    assert ctx.stack is not None
+    dr.stack_facts(ctx.handbook, ctx.stack, _knowledge(ctx), ctx.stack_fact)
 
 
 def monitoring_link(stack_id: str) -> str:
@@ -48,7 +59,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
     if topo is None:
         return None
     hb = ctx.handbook
-    proc = dr.procedure(hb, topo)
+    proc = dr.procedure(hb, topo, _knowledge(ctx))
     phases = []
     for p in proc.phases:
         span = f"at {_minutes(p.end)}" if p.start == p.end else \

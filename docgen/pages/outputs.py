@@ -33,11 +33,11 @@ def export_names(handbook: Handbook, stack: Stack) -> dict[str, set[str]]:
     return out
 
 
-def imported_values(handbook: Handbook) -> list[tuple[Stack, list[str]]]:
-    """Per stack, the export names its ``Fn::ImportValue`` calls resolve to, in every
-    environment. Computed once per run (``ctx.cached``): evaluating every stack's
+def imported_values(handbook: Handbook) -> list[tuple[str, list[str]]]:
+    """Per stack id, the export names its ``Fn::ImportValue`` calls resolve to, in every
+    environment. Computed once per run (``ctx.surface_fact``): evaluating every stack's
     imports again for each stack's page made this page quadratic in the stack count."""
-    out: list[tuple[Stack, list[str]]] = []
+    out: list[tuple[str, list[str]]] = []
     for other in handbook.stacks:
         found: list[str] = []
         for target in stackinfo.targets(handbook, other):
@@ -47,24 +47,24 @@ def imported_values(handbook: Handbook) -> list[tuple[Stack, list[str]]]:
                 if isinstance(v, Unknown) or not isinstance(v, str):
                     continue
                 found.append(v)
-        out.append((other, found))
+        out.append((other.id, found))
     return out
 
 
 def importers(handbook: Handbook, stack: Stack,
-              imported: list[tuple[Stack, list[str]]] | None = None) -> dict[str, list[str]]:
+              imported: list[tuple[str, list[str]]] | None = None) -> dict[str, list[str]]:
     """Output name -> ids of handbook stacks that import its export."""
     names = export_names(handbook, stack)
     result: dict[str, list[str]] = {}
     if not names:
         return result
     for other, found in imported if imported is not None else imported_values(handbook):
-        if other is stack:
+        if other == stack.id:
             continue
         for v in found:
             for out_name, exported in names.items():
-                if v in exported and other.id not in result.setdefault(out_name, []):
-                    result[out_name].append(other.id)
+                if v in exported and other not in result.setdefault(out_name, []):
+                    result[out_name].append(other)
     return result
 
 
@@ -126,8 +126,8 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
     stack = ctx.stack
     assert stack is not None
     hb = ctx.handbook
-    users = importers(hb, stack, ctx.cached("outputs.imported_values",
-                                            lambda: imported_values(hb)))
+    users = importers(hb, stack, ctx.surface_fact("outputs.imported_values",
+                                                  lambda: imported_values(hb)))
     rows = [{"name": o.name, "description": o.description, "value": render(o.value),
              "export": render(o.export_name) if o.export_name is not None else "",
              "condition": o.condition or "", "importers": users.get(o.name, [])}

@@ -25,13 +25,17 @@ STACK_PAGES: tuple[PageSpec, ...] = (
 
 #: Handbook-wide pages, under ``runbooks/``; a context returning None skips the page.
 HANDBOOK_PAGES: tuple[PageSpec, ...] = (
-    PageSpec("index", "Handbook", "handbook/index.md.j2", "docgen.pages.home:context"),
+    PageSpec("index", "Handbook", "handbook/index.md.j2", "docgen.pages.home:context",
+             facts="docgen.pages.home:stack_facts"),
     PageSpec("deployment-order", "Deployment order", "handbook/deployment-order.md.j2",
-             "docgen.pages.deployment_order:context"),
+             "docgen.pages.deployment_order:context",
+             facts="docgen.pages.deployment_order:stack_facts"),
     PageSpec("disaster-recovery", "Disaster recovery", "handbook/disaster-recovery.md.j2",
-             "docgen.pages.disaster_recovery:context"),
+             "docgen.pages.disaster_recovery:context",
+             facts="docgen.pages.disaster_recovery:stack_facts"),
     # compliance comes after disaster-recovery (DESIGN.md navigation order)
     PageSpec("compliance", "Compliance", "handbook/compliance.md.j2",
-             "docgen.pages.compliance:context"),
-    PageSpec("cost", "Cost estimate", "handbook/cost.md.j2", "docgen.pages.cost_summary:context"),
+             "docgen.pages.compliance:context", facts="docgen.pages.compliance:stack_facts"),
+    PageSpec("cost", "Cost estimate", "handbook/cost.md.j2", "docgen.pages.cost_summary:context",
+             facts="docgen.pages.cost:stack_facts"),
 )

@@ -1,0 +1,171 @@
+"""The rendering speed-ups must not change a byte: each fast path is checked against the
+slow form it replaced (Jinja macros, Jinja's own attribute lookup, scans of the model,
+the copying expansion of property trees)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from docgen.analyse.expand import ABSENT, Expander
+from docgen.loader import load_template
+from docgen.render import environment
+
+# Text that exercises every escape: punctuation, backticks, newlines, controls, non-ASCII.
+TEXT = st.text(alphabet=st.sampled_from(list("ab $`|<>&*_[]()#\"'\\\n\r\t\x00\x85\u2028é")),
+               max_size=12)
+
+# The macros the filters replaced, as they were in the page templates.
+OLD_MACROS = """\
+{% macro sources(items) -%}
+<small>Source: {% for s in items %}{% if s.url %}<a href="{{ s.url|html }}">{{ s.url|html }}</a>{% else %}{{ s.text|md }}{% endif %}{% if not loop.last %}; {% endif %}{% endfor %}</small>
+{%- endmacro %}
+{% macro steps(items) %}
+{% for s in items %}
+{{ loop.index }}. {{ s|md }}
+{% endfor %}
+{% endmacro %}
+"""
+
+
+@dataclass(frozen=True)
+class Block:
+    label: str | None
+    script: str
+
+
+def _both(macro_call: str, filter_call: str, **values: Any) -> tuple[str, str]:
+    env = environment()
+    head = '{% from "macros.md.j2" import commands, list_or_none %}\n' + OLD_MACROS
+    old = env.from_string(head + "<{{ " + macro_call + " }}>").render(**values)
+    new = env.from_string("<{{ " + filter_call + " }}>").render(**values)
+    return old[old.index("<"):], new
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.none() | TEXT, TEXT), max_size=3), st.booleans())
+def test_commands_filter_is_the_macro(blocks: list[tuple[str | None, str]], as_dicts: bool
+                                      ) -> None:
+    items: list[Any] = [({"label": lb, "script": sc} if as_dicts else Block(lb, sc))
+                        for lb, sc in blocks]
+    old, new = _both("commands(blocks)", "blocks|commands", blocks=items)
+    assert new == old
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(TEXT | st.integers(), max_size=4), TEXT)
+def test_code_list_filter_is_the_macro(items: list[Any], none_text: str) -> None:
+    old, new = _both("list_or_none(items, none_text)", "items|code_list(none_text)",
+                     items=items, none_text=none_text)
+    assert new == old
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.fixed_dictionaries({"url": st.just("") | TEXT, "text": TEXT}), max_size=3),
+       st.lists(TEXT, max_size=4))
+def test_sources_and_numbered_filters_are_the_macros(sources: list[dict[str, str]],
+                                                     steps: list[str]) -> None:
+    old, new = _both("sources(items)", "items|sources", items=sources)
+    assert new == old
+    old, new = _both("steps(items)", "items|numbered", items=steps)
+    assert new == old
+
+
+def test_attribute_lookup_matches_jinja() -> None:
+    """Dict keys first, but dict methods, objects, missing names and strictness as Jinja."""
+    plain = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    ours = environment()
+    row = {"name": "a", "items": "shadowed", "n": 0}
+    cases = ["{{ row.name }}", "{{ row.n }}", "{{ row.items()|list|length }}",
+             "{{ row.get('name') }}", "{{ obj.label }}", "{{ row.missing is defined }}",
+             "{{ obj.missing is defined }}", "{{ pair.real }}"]
+    values = {"row": row, "obj": Block("x", "y"), "pair": 3}
+    for source in cases:
+        assert ours.from_string(source).render(**values) == \
+            plain.from_string(source).render(**values), source
+    for source in ("{{ row.missing }}", "{{ obj.missing }}"):
+        with pytest.raises(jinja2.UndefinedError):
+            ours.from_string(source).render(**values)
+
+
+TEMPLATE = """\
+Parameters:
+  Env: {Type: String, AllowedValues: [dev, prod]}
+  Size: {Type: Number, Default: 2}
+Conditions:
+  IsProd: {"Fn::Equals": [{Ref: Env}, prod]}
+Resources:
+  Q1: {Type: AWS::SQS::Queue}
+  Q2:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy: {deadLetterTargetArn: {"Fn::GetAtt": [Q1, Arn]}}
+  Q3: {Type: AWS::SNS::Topic, Properties: {TopicName: {Ref: Env}}}
+Outputs:
+  O: {Value: {Ref: Q3}}
+"""
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path: Path = tmp_path_factory.mktemp("t") / "t.yaml"
+    path.write_text(TEMPLATE)
+    tpl, diags = load_template(str(path))
+    assert tpl is not None, diags
+    return tpl
+
+
+def test_model_lookups_match_scans(template: Any) -> None:
+    for res in template.resources:
+        assert template.resource(res.logical_id) is res
+        assert template.resources_of_type(res.type) == tuple(
+            r for r in template.resources if r.type == res.type)
+    for types in (("AWS::SNS::Topic", "AWS::SQS::Queue"), ("AWS::SQS::Queue", "AWS::SQS::Queue"),
+                  ("AWS::SNS::Topic", "Nope"), ()):
+        assert template.resources_of_type(*types) == tuple(
+            r for r in template.resources if r.type in types)
+    assert template.resource("Nope") is None and template.resource({"Ref": "x"}) is None
+    assert template.parameter("Env").name == "Env" and template.parameter("Nope") is None
+    for name in ("Env", "Q1", "Q3", "IsProd", "Nope"):
+        assert template.users_of(name) == tuple(sorted(
+            {r.source for r in template.references if r.target == name}))
+
+
+def _reference_expand(ex: Expander, node: Any, env: Any = ()) -> list[tuple[Any, Any]]:
+    """The expansion as it was: every key and item copies the partial result."""
+    if isinstance(node, dict) and len(node) == 1 and (
+            next(iter(node)) == "Ref" or next(iter(node)).startswith("Fn::")):
+        return ex.expand(node, env)  # intrinsics themselves are unchanged
+    if isinstance(node, dict):
+        results: list[tuple[Any, Any]] = [(env, {})]
+        for key, sub in node.items():
+            results = [(e2, acc if val is ABSENT else {**acc, key: val})
+                       for e, acc in results for e2, val in _reference_expand(ex, sub, e)]
+        return results
+    if isinstance(node, list):
+        results_l: list[tuple[Any, Any]] = [(env, [])]
+        for sub in node:
+            results_l = [(e2, acc if val is ABSENT else [*acc, val])
+                         for e, acc in results_l for e2, val in _reference_expand(ex, sub, e)]
+        return results_l
+    return [(env, node)]
+
+
+LEAF = st.sampled_from(["a", 1, True, None, {"Ref": "Env"}, {"Ref": "AWS::NoValue"},
+                        {"Ref": "Size"}, {"Fn::If": ["IsProd", "p", {"Ref": "AWS::NoValue"}]},
+                        {"Fn::GetAtt": ["Q1", "Arn"]}])
+TREE = st.recursive(LEAF, lambda kids: st.lists(kids, max_size=3)
+                    | st.dictionaries(st.sampled_from(["A", "B", "C"]), kids, max_size=3),
+                    max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(TREE)
+def test_expansion_in_place_matches_copying(template: Any, tree: Any) -> None:
+    assert Expander(template).expand(tree) == _reference_expand(Expander(template), tree)
