@@ -63,7 +63,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from docgen.diagnostics import Diagnostic
@@ -325,6 +325,17 @@ class Store:
         self._write_bytes(rel, json.dumps(payload, ensure_ascii=False,
                                           separators=(",", ":")).encode())
 
+    def unchanged_tree(self, key: str, folder: str) -> list[str] | None:
+        """The page names of ``folder`` when it was written for ``key`` and no file in
+        it has changed since (see :func:`record_tree`), else None."""
+        data = self._read("tree.json")
+        if not isinstance(data, dict) or data.get("key") != key:
+            return None
+        if data.get("files") != _tree_stats(folder):
+            return None
+        names = data.get("pages")
+        return names if isinstance(names, list) else None
+
     def get_facts(self, key: str) -> dict[Any, Any]:
         """The stack facts kept under a stack key (``PageContext.stack_fact``)."""
         self.used_facts.add(key)
@@ -501,7 +512,18 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     hb_key = _h("handbook", gkey, *stack_keys, *invalid_ids,
                 tree_digest(notes, top_level_only=True) if notes else "")
 
-    # 3. pages: cached sets, render the rest (stacks in parallel when it pays)
+    # 3. nothing changed since runbooks/ was written: its pages are the answer (the
+    # manifest of that write proves the files on disk are still the ones written)
+    runbooks = os.path.join(project.docs_dir, "runbooks")
+    tree_key = _h("tree", hb_key, *stack_keys, os.path.abspath(runbooks)) \
+        if store.folder else ""
+    names = store.unchanged_tree(tree_key, runbooks) if tree_key else None
+    if names is not None:
+        store.finish({k for k in load_keys if k})
+        return Result(handbook, DiskPages(runbooks, names), diags, invalid_ids,
+                      tree_key=tree_key, unchanged=True)
+
+    # 4. pages: cached sets, render the rest (stacks in parallel when it pays)
     pages: dict[str, str] = {}
     hb_pages = store.get_pages(hb_key)
     cached = [store.get_pages(k) for k in stack_keys]
@@ -547,7 +569,61 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     for got in cached:
         pages.update(got or {})
     store.finish({k for k in load_keys if k})
-    return Result(handbook, dict(sorted(pages.items())), diags, invalid_ids)
+    return Result(handbook, dict(sorted(pages.items())), diags, invalid_ids,
+                  tree_key=tree_key if not store.tainted else "")
+
+
+def _tree_stats(folder: str) -> dict[str, list[int]]:
+    """Relative path -> [size, mtime in ns, inode] of every file under ``folder``."""
+    out: dict[str, list[int]] = {}
+    skip = len(os.path.join(folder, ""))
+    for base, _dirs, files in os.walk(folder):
+        rel_base = base[skip:].replace(os.sep, "/")
+        for name in files:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(base, name))
+                out[f"{rel_base}/{name}" if rel_base else name] = \
+                    [st.st_size, st.st_mtime_ns, st.st_ino]
+    return out
+
+
+def record_tree(project: ProjectConfig, result: Any, folder: str) -> None:
+    """After a write (or a check that nothing needed writing): remember which pages
+    ``folder`` holds and the size, time and inode of each file, so that the next run
+    with the same inputs can trust the folder without reading it (like git's index:
+    editing a page by hand changes its time, and the next run renders again)."""
+    if not result.tree_key or not enabled(project):
+        return
+    store = Store(cache_dir(project))
+    if store.folder:
+        store._write("tree.json", {"key": result.tree_key, "pages": sorted(result.pages),
+                                   "files": _tree_stats(folder)})
+
+
+class DiskPages(Mapping[str, str]):
+    """The pages of a run whose output is already on disk: names from the manifest,
+    text read from the file when someone asks (``--check``; the plugin only needs
+    names)."""
+
+    def __init__(self, folder: str, names: Sequence[str]) -> None:
+        self.folder = folder
+        self.names = list(names)
+        self._set = set(self.names)
+
+    def __getitem__(self, rel: str) -> str:
+        if rel not in self._set:
+            raise KeyError(rel)
+        with open(os.path.join(self.folder, *rel.split("/")), encoding="utf-8") as fh:
+            return fh.read()
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._set
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 def _keep_facts(store: Store, memo: dict[Any, Any], kept: dict[str, dict[Any, Any]],

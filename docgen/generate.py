@@ -32,6 +32,10 @@ class Result:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)  # stack ids whose template failed
     changed: bool = False
+    #: Digest of every page set's key (empty without the cache): names the tree.
+    tree_key: str = ""
+    #: runbooks/ on disk already holds exactly these pages (``pages`` reads them there).
+    unchanged: bool = False
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -114,12 +118,20 @@ def build(project: ProjectConfig, paths: Sequence[str] | None = None, *,
 def prestage_pages(folder: str, pages: dict[str, str]) -> None:
     """Write rendered pages under ``folder`` (called in the rendering process). Best
     effort: a page that cannot be written here is simply written by write_tree."""
+    made: set[str] = set()
     with contextlib.suppress(OSError, UnicodeEncodeError):
         for rel, text in pages.items():
             full = os.path.join(folder, *rel.split("/"))
-            os.makedirs(os.path.dirname(full), exist_ok=True)
+            _makedirs(os.path.dirname(full), made)
             with open(full, "wb") as fh:
                 fh.write(text.encode("utf-8"))
+
+
+def _makedirs(path: str, made: set[str]) -> None:
+    """``os.makedirs`` once per folder (a page per call would ask ~10,000 times)."""
+    if path not in made:
+        os.makedirs(path, exist_ok=True)
+        made.add(path)
 
 
 @contextlib.contextmanager
@@ -237,17 +249,31 @@ def _same_bytes(path: str, data: bytes) -> bool:
         return False
 
 
-def _place(src: str, dst: str, data: bytes | None, staged: str | None = None) -> None:
+def _adopt(prestaged: str, staging: str, encoded: dict[str, bytes]) -> set[str]:
+    """Make the pages the rendering processes wrote the start of the new tree: the
+    prestage folder takes the staging folder's place (one rename instead of a file
+    per page). Returns the pages already in it; anything else there is removed. The
+    folder was written from these very pages by this run's processes and only this
+    user can write it (mkdtemp: 0700); the size check catches a write cut short."""
+    found = _files(prestaged)
+    if not found:
+        return set()
+    os.rmdir(staging)
+    os.rename(prestaged, staging)
+    ready = set()
+    for rel, size in found.items():
+        if rel in encoded and len(encoded[rel]) == size:
+            ready.add(rel)
+        else:
+            os.unlink(os.path.join(staging, *rel.split("/")))
+    return ready
+
+
+def _place(src: str, dst: str, data: bytes | None, made: set[str]) -> None:
     """Put a page into the staging tree: a hard link to the unchanged file on disk
-    (``data`` None), the same bytes already written by a rendering process (``staged``:
-    moved), or the new bytes. Links make a one-page change cost one write, not a
-    rewrite of every page; where links are not possible the bytes are copied."""
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    if data is not None and staged is not None:
-        with contextlib.suppress(OSError):
-            if os.lstat(staged).st_size == len(data) and _same_bytes(staged, data):
-                os.rename(staged, dst)
-                return
+    (``data`` None) or the new bytes. Links make a one-page change cost one write, not
+    a rewrite of every page; where links are not possible the bytes are copied."""
+    _makedirs(os.path.dirname(dst), made)
     if data is None:
         try:
             os.link(src, dst)
@@ -268,9 +294,9 @@ def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = (),
     under the lock, so a concurrent run cannot slip stale pages in between.
 
     Only pages whose size matches the file on disk are read back to compare; the new
-    tree is built beside the old one from hard links to the unchanged files plus the
-    changed pages (moved from ``prestaged`` when a rendering process wrote them there),
-    then swapped in with two renames.
+    tree is built beside the old one from the pages the rendering processes already
+    wrote (``prestaged``: that folder becomes the new tree), hard links to the
+    unchanged files, and the other changed pages, then swapped in with two renames.
     """
     target = os.path.join(docs_dir, RUNBOOKS)
     with _lock(docs_dir):
@@ -288,15 +314,18 @@ def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = (),
         staging = tempfile.mkdtemp(prefix=_STAGING, dir=docs_dir)
         old = ""
         swapped = False
+        made: set[str] = set()
         try:
+            ready = _adopt(prestaged, staging, encoded) if prestaged else set()
             for rel, data in encoded.items():
-                parts = rel.split("/")
-                _place(os.path.join(target, *parts), os.path.join(staging, *parts),
-                       None if rel in unchanged else data,
-                       os.path.join(prestaged, *parts) if prestaged else None)
+                if rel not in ready:
+                    parts = rel.split("/")
+                    _place(os.path.join(target, *parts), os.path.join(staging, *parts),
+                           None if rel in unchanged else data, made)
             for rel in sorted(carried):
                 parts = rel.split("/")
-                _place(os.path.join(target, *parts), os.path.join(staging, *parts), None)
+                _place(os.path.join(target, *parts), os.path.join(staging, *parts), None,
+                       made)
             if os.path.exists(target):
                 moved = os.path.join(docs_dir, _OLD + os.path.basename(staging)[len(_STAGING):])
                 os.rename(target, moved)
@@ -321,7 +350,7 @@ def generate(project: ProjectConfig, paths: Sequence[str] | None = None, *,
     try:
         result = build(project, paths, keep_going=keep_going, progress=progress,
                        prestage=prestage)
-        if result.handbook is None:
+        if result.handbook is None or result.unchanged:
             return result
         target = os.path.join(project.docs_dir, RUNBOOKS)
         try:
@@ -330,6 +359,9 @@ def generate(project: ProjectConfig, paths: Sequence[str] | None = None, *,
                                         keep=result.invalid, prestaged=prestage)
         except OSError as exc:
             raise DocgenError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        from docgen import cache
+
+        cache.record_tree(project, result, target)
         return result
     finally:
         if prestage:

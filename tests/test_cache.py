@@ -9,6 +9,7 @@ change must re-render and that nothing else was.
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -332,6 +333,9 @@ def test_corrupt_cache_is_ignored(project: Path, rendered: list[str]) -> None:
     for entry in (project / cache.CACHE_DIR / "pages").iterdir():
         entry.write_text("{not json")
     (project / cache.CACHE_DIR / "loads.json").write_text("[]")
+    (project / cache.CACHE_DIR / "tree.json").write_text("{")
+    for entry in (project / cache.CACHE_DIR / "facts").iterdir():
+        entry.write_bytes(b"\x80")
     again, stacks = run(project, rendered)
     assert stacks == EVERYTHING and again == first
 
@@ -344,6 +348,7 @@ def test_forged_entry_is_ignored(project: Path, rendered: list[str]) -> None:
         mac, _, body = entry.read_bytes().partition(b"\n")
         entry.write_bytes(mac + b"\n" + body.replace(b"Storage stack",
                                                       b"<script>alert(1)</script>"))
+    shutil.rmtree(project / "docs" / "runbooks")  # so that the page entries are read
     again, stacks = run(project, rendered)
     assert stacks == {"", "a"}  # the entries that were changed (they name stack a)
     assert again == first
@@ -541,3 +546,48 @@ def test_example_handbook_edits_match_a_fresh_run(tmp_path: Path, monkeypatch: p
                                                    "BackupRetentionPeriod: 14"))
     run(root, rendered)
     assert read_tree(str(root / "docs_src" / "runbooks")) == fresh(root, monkeypatch)
+
+
+# --- the tree manifest: a run with nothing changed reads no page --------------------
+
+
+def test_noop_trusts_runbooks_without_reading_pages(project: Path, rendered: list[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    first, _ = run(project, rendered)
+    opened: list[str] = []
+    real_open = open
+
+    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    result = generate(load_config(str(project / "docgen.yml")))
+    monkeypatch.undo()
+    assert result.unchanged and not result.changed
+    assert sorted(result.pages) == sorted(first)
+    assert not [f for f in opened if f.endswith(".md") or f"{os.sep}pages{os.sep}" in f]
+    assert dict(result.pages) == first  # read from disk on demand
+
+
+def test_page_edited_by_hand_is_restored(project: Path, rendered: list[str]) -> None:
+    first, _ = run(project, rendered)
+    page = project / "docs" / "runbooks" / "b" / "index.md"
+    page.write_text(page.read_text().replace("Queue", "Qveue"))  # the same size
+    again, stacks = run(project, rendered)
+    assert stacks == set() and again == first  # from the cache, not from the edited file
+    (project / "docs" / "runbooks" / "c" / "cost.md").unlink()
+    again, _ = run(project, rendered)
+    assert again == first
+
+
+def test_inputs_changed_back_and_forth_keep_runbooks_right(project: Path,
+                                                           rendered: list[str]) -> None:
+    first, _ = run(project, rendered)
+    path = project / "stacks" / "c.yaml"
+    path.write_text(TEMPLATE_C.replace("Topic stack", "Topic stack, edited"))
+    edited, stacks = run(project, rendered)
+    assert stacks == {"", "c"} and edited != first
+    path.write_text(TEMPLATE_C)
+    again, _ = run(project, rendered)
+    assert again == first
