@@ -205,6 +205,12 @@ def generate(settings: Settings, paths: tuple[str, ...], docs_dir: str | None, c
         if stale.up_to_date and not result.errors:
             click.echo("docgen: runbooks are up to date")
             sys.exit(0)
+        if stale.up_to_date:  # but there are errors, reported above
+            what = (f"{len(result.invalid)} template(s) are invalid" if result.invalid
+                    else "there are errors")
+            click.echo(f"docgen: runbooks are up to date for the valid templates; {what}",
+                       err=True)
+            sys.exit(1)
         for rel in stale.stale:
             click.echo(f"stale: runbooks/{rel} ({stale.summaries[rel]})")
         for rel in stale.missing:

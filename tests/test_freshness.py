@@ -273,3 +273,15 @@ def test_notes_attached_to_their_page(project: Path) -> None:
     (notes / "primary" / "deploy.md").write_text("Changed note.\n")
     proc = docgen(["generate", "--check"], project)
     assert proc.returncode == 1 and "stale: runbooks/primary/deploy.md" in proc.stdout
+
+
+def test_check_with_an_invalid_template_says_so(project: Path) -> None:
+    """--keep-going --check with a broken template: nothing stale, but not green, and
+    the message names the real problem rather than "out of date"."""
+    assert docgen(["generate", "--keep-going"], project).returncode == 0
+    (project / "stacks" / "dr.yaml").write_text("Resources: [\n")
+    assert docgen(["generate", "--keep-going"], project).returncode == 1
+    proc = docgen(["generate", "--check", "--keep-going"], project)
+    assert proc.returncode == 1
+    assert "1 template(s) are invalid" in proc.stderr and "out of date" not in proc.stderr
+    assert not [ln for ln in proc.stdout.splitlines() if ln.startswith(("stale", "missing"))]
