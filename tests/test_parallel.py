@@ -24,15 +24,19 @@ CORPUS = Path(os.environ.get("DOCGEN_CORPUS", REPO.parent / "shared" / "corpus")
 
 
 def sample_templates(count: int = 12) -> list[str]:
-    """The example stacks plus valid corpus templates of assorted services."""
+    """The example stacks plus valid templates of assorted services: from the corpus
+    when it is there, else (and to fill up) the security fixtures of this repository,
+    so that the parallel tests run on a clean checkout too."""
     files = [str(p) for p in sorted((REPO / "stacks").glob("*.yaml"))]
-    if CORPUS.is_dir():
-        candidates = sorted(p for p in CORPUS.rglob("*")
+    pools = [CORPUS] if CORPUS.is_dir() else []
+    pools.append(REPO / "tests" / "fixtures" / "security")
+    for pool in pools:
+        candidates = sorted(p for p in pool.rglob("*")
                             if p.suffix in (".yaml", ".yml", ".json") and p.is_file())
         step = max(1, len(candidates) // (count * 3))
         for path in candidates[::step]:
             if len(files) >= count:
-                break
+                return files
             if path.stat().st_size < 60_000 and load_template(str(path))[0] is not None:
                 files.append(str(path))
     return files
