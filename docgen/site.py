@@ -116,8 +116,26 @@ def build_site(project: ProjectConfig, site_dir: str | None = None, strict: bool
     return str(cfg["site_dir"])
 
 
+def _show_mkdocs_messages() -> None:
+    """MkDocs' own command line installs a handler for its log; used as a library it has
+    none, so ``docgen serve`` would never say where it serves, what changed or what
+    went wrong. Same format as ``mkdocs serve``."""
+    import logging
+
+    logger = logging.getLogger("mkdocs")
+    if not any(getattr(h, "docgen", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
+        handler.docgen = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+
 def serve_site(project: ProjectConfig, dev_addr: str | None = None) -> None:
     from mkdocs.commands.serve import serve
+
+    _show_mkdocs_messages()
 
     path = os.path.join(project.root, "mkdocs.yml")
     kwargs: dict[str, Any] = {}

@@ -317,3 +317,33 @@ def test_notes_and_bad_config_through_the_plugin(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert re.search(r"docgen\.yml:\d+:\d+: .*titel", proc.stderr), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_docgen_serve_says_where_and_rebuilds(tmp_path: Path) -> None:
+    """``docgen serve`` runs MkDocs as a library: its messages (the address, rebuilds)
+    must still reach the terminal, and an edit must regenerate the pages."""
+    root = copy_example(tmp_path / "project")
+    outputs = root / "docs_src" / "runbooks" / "dr" / "outputs.md"
+    log_path = tmp_path / "serve.log"
+    port = _free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "docgen", "serve", "--dev-addr",
+                                 f"127.0.0.1:{port}"], cwd=root, stdout=log,
+                                stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
+        try:
+            assert _wait_for(lambda: f"Serving on http://127.0.0.1:{port}/" in
+                             log_path.read_text(), 300), log_path.read_text()[-2000:]
+            marker = "ZzEditedWhileServing"
+            template = root / "stacks" / "dr.yaml"
+            template.write_text(template.read_text().rstrip()
+                                + f"\n  {marker}:\n    Value: added\n")
+            assert _wait_for(lambda: marker in outputs.read_text(), 300), \
+                log_path.read_text()[-2000:]
+            assert _wait_for(lambda: "Detected file changes" in log_path.read_text(), 60)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
