@@ -287,8 +287,9 @@ class Store:
     diagnostics, surface), ``pages/<key>.json`` (a rendered page set) and
     ``facts/<key>.pickle`` (a stack's facts)."""
 
-    def __init__(self, folder: str | None) -> None:
-        """``folder`` None: a disabled cache (nothing read, nothing written)."""
+    def __init__(self, folder: str | None, read_loads: bool = True) -> None:
+        """``folder`` None: a disabled cache (nothing read, nothing written).
+        ``read_loads`` False: only for writing other files (``record_tree``)."""
         self.secret = user_secret() if folder else None
         self.folder = folder if folder and self.secret else ""
         self.loads: dict[str, Any] = {}
@@ -300,7 +301,7 @@ class Store:
         if not self.folder:
             self.tainted = True  # never writes
             return
-        data = self._read("loads.json")
+        data = self._read("loads.json") if read_loads else None
         if isinstance(data, dict) and data.get("format") == FORMAT:
             self.loads = data.get("entries", {})
 
@@ -360,8 +361,6 @@ class Store:
             return
         import pickle
 
-        import docgen.parallel  # noqa: F401 -- registers how the model's NO_DEFAULT pickles
-
         try:
             body = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
@@ -409,6 +408,8 @@ class Store:
             self._write("loads.json", {"format": FORMAT, "entries": keep})
         if not self.wrote:  # prune only after a run that added something
             return
+        from docgen.generate import older_than
+
         for sub, ext, used in (("pages", ".json", self.used),
                                ("facts", ".pickle", self.used_facts)):
             folder = os.path.join(self.folder, sub)
@@ -416,15 +417,9 @@ class Store:
                 for name in os.listdir(folder):
                     if name.endswith(ext) and name[:-len(ext)] not in used:
                         os.unlink(os.path.join(folder, name))
-                    elif name.startswith(".tmp-") and _older_than(
+                    elif name.startswith(".tmp-") and older_than(
                             os.path.join(folder, name), 3600):  # left by a killed run
                         os.unlink(os.path.join(folder, name))
-
-
-def _older_than(path: str, seconds: float) -> bool:
-    import time
-
-    return time.time() - os.path.getmtime(path) > seconds
 
 
 # --- the cached build ---------------------------------------------------------------
@@ -575,15 +570,13 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
 
 def _tree_stats(folder: str) -> dict[str, list[int]]:
     """Relative path -> [size, mtime in ns, inode] of every file under ``folder``."""
+    from docgen.generate import walk_files
+
     out: dict[str, list[int]] = {}
-    skip = len(os.path.join(folder, ""))
-    for base, _dirs, files in os.walk(folder):
-        rel_base = base[skip:].replace(os.sep, "/")
-        for name in files:
-            with contextlib.suppress(OSError):
-                st = os.lstat(os.path.join(base, name))
-                out[f"{rel_base}/{name}" if rel_base else name] = \
-                    [st.st_size, st.st_mtime_ns, st.st_ino]
+    for rel, full in walk_files(folder):
+        with contextlib.suppress(OSError):
+            st = os.lstat(full)
+            out[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]
     return out
 
 
@@ -594,7 +587,7 @@ def record_tree(project: ProjectConfig, result: Any, folder: str) -> None:
     editing a page by hand changes its time, and the next run renders again)."""
     if not result.tree_key or not enabled(project):
         return
-    store = Store(cache_dir(project))
+    store = Store(cache_dir(project), read_loads=False)
     if store.folder:
         store._write("tree.json", {"key": result.tree_key, "pages": sorted(result.pages),
                                    "files": _tree_stats(folder)})
@@ -630,7 +623,6 @@ def _keep_facts(store: Store, memo: dict[Any, Any], kept: dict[str, dict[Any, An
                 keys: dict[str, str]) -> None:
     """Store each stack's facts computed in this run (with those it already had), and
     the surface facts (filed under the pseudo stack id ``SURFACE``)."""
-
     fresh: dict[str, dict[Any, Any]] = {}
     for key, value in memo.items():
         if isinstance(key, tuple) and len(key) == 3 and key[0] == FACT and key[2] in keys:

@@ -165,23 +165,26 @@ def _lock(docs_dir: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def read_tree(folder: str) -> dict[str, str]:
-    """Every file under ``folder`` keyed by its ``/``-separated relative path."""
-    out: dict[str, str] = {}
-    if not os.path.isdir(folder):
-        return out
+def walk_files(folder: str) -> Iterator[tuple[str, str]]:
+    """``(relative path with "/", full path)`` of every file under ``folder``, in a
+    stable order (nothing when the folder does not exist)."""
     skip = len(os.path.join(folder, ""))  # string slicing: relpath() per file is slow
     for base, dirs, files in os.walk(folder):
         dirs.sort()
         rel_base = base[skip:].replace(os.sep, "/")
         for name in sorted(files):
-            full = os.path.join(base, name)
-            rel = f"{rel_base}/{name}" if rel_base else name
-            try:
-                with open(full, encoding="utf-8") as fh:
-                    out[rel] = fh.read()
-            except (OSError, UnicodeDecodeError):
-                out[rel] = "\0unreadable"
+            yield (f"{rel_base}/{name}" if rel_base else name), os.path.join(base, name)
+
+
+def read_tree(folder: str) -> dict[str, str]:
+    """Every file under ``folder`` keyed by its ``/``-separated relative path."""
+    out: dict[str, str] = {}
+    for rel, full in walk_files(folder):
+        try:
+            with open(full, encoding="utf-8") as fh:
+                out[rel] = fh.read()
+        except (OSError, UnicodeDecodeError):
+            out[rel] = "\0unreadable"
     return out
 
 
@@ -213,11 +216,13 @@ def _recover(docs_dir: str, target: str) -> None:
         shutil.rmtree(os.path.join(docs_dir, name), ignore_errors=True)
     for name in os.listdir(docs_dir):  # a running generate's own folder is recent
         full = os.path.join(docs_dir, name)
-        if name.startswith(_PRESTAGE) and _older_than(full, 3600):
+        if name.startswith(_PRESTAGE) and older_than(full, 3600):
             shutil.rmtree(full, ignore_errors=True)
 
 
-def _older_than(path: str, seconds: float) -> bool:
+def older_than(path: str, seconds: float) -> bool:
+    """Whether ``path`` was last modified more than ``seconds`` ago (a leftover of a
+    killed run, not a running one's); False when it is gone."""
     import time
 
     try:
@@ -229,15 +234,9 @@ def _older_than(path: str, seconds: float) -> bool:
 def _files(folder: str) -> dict[str, int]:
     """Relative path -> size in bytes of every file under ``folder`` (no contents read)."""
     out: dict[str, int] = {}
-    if not os.path.isdir(folder):
-        return out
-    skip = len(os.path.join(folder, ""))
-    for base, _dirs, files in os.walk(folder):
-        rel_base = base[skip:].replace(os.sep, "/")
-        for name in files:
-            with contextlib.suppress(OSError):
-                out[f"{rel_base}/{name}" if rel_base else name] = \
-                    os.lstat(os.path.join(base, name)).st_size
+    for rel, full in walk_files(folder):
+        with contextlib.suppress(OSError):
+            out[rel] = os.lstat(full).st_size
     return out
 
 

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Marker for "this parameter has no Default" (``None`` is a legal YAML default).
-NO_DEFAULT: Any = type("NoDefault", (), {"__repr__": lambda self: "NO_DEFAULT"})()
+#: Pickles as a reference to this one object (loaded templates and facts travel between
+#: processes and the cache; code tests it with ``is``).
+NO_DEFAULT: Any = type("NoDefault", (), {"__repr__": lambda self: "NO_DEFAULT",
+                                         "__reduce__": lambda self: "NO_DEFAULT"})()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ byte-identical whatever the scheduling. ``DOCGEN_JOBS`` sets the number of worke
 
 from __future__ import annotations
 
-import copyreg
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -22,11 +21,6 @@ R = TypeVar("R")
 MIN_ITEMS_FOR_POOL = 64
 #: Rendering a stack costs far more than loading one, so fewer stacks pay for a pool.
 MIN_STACKS_FOR_POOL = 16
-
-# Loaded templates travel back from worker processes by pickle; the "no default"
-# marker must come back as the very same object (code tests it with ``is``).
-copyreg.pickle(type(model.NO_DEFAULT), lambda _obj: "NO_DEFAULT")
-
 
 def workers() -> int:
     env = os.environ.get("DOCGEN_JOBS")
@@ -102,15 +96,23 @@ def _new_facts(memo: dict[Any, Any], since: int) -> dict[Any, Any]:
     return {k: v for k, v in reversed(new) if isinstance(k, tuple) and k and k[0] == FACT}
 
 
-def _render_one(index: int) -> tuple[dict[str, str], dict[Any, Any]]:
+def _render_with_facts(handbook: model.Handbook, index: int, env: Any,
+                       memo: dict[Any, Any], done: Done | None) -> dict[str, str]:
+    """One stack's pages, plus (into ``memo``) the facts the handbook pages read of it."""
     from docgen.render import render_stack, stack_facts
 
+    pages = render_stack(handbook, index, env, memo)
+    stack_facts(handbook, index, memo)
+    if done is not None:
+        done(index, pages)
+    return pages
+
+
+def _render_one(index: int) -> tuple[dict[str, str], dict[Any, Any]]:
     memo = _SHARED["memo"]
     since = len(memo)
-    pages = render_stack(_SHARED["handbook"], index, _SHARED["env"], memo)
-    stack_facts(_SHARED["handbook"], index, memo)
-    if _SHARED["done"] is not None:
-        _SHARED["done"](index, pages)
+    pages = _render_with_facts(_SHARED["handbook"], index, _SHARED["env"], memo,
+                               _SHARED["done"])
     return pages, _new_facts(memo, since)
 
 
@@ -127,14 +129,8 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
     ``done`` runs right after each stack in the process that rendered it (the cache
     stores page sets there: the writing is spread over the workers too).
     """
-    from docgen.render import render_stack, stack_facts
-
     def one(i: int) -> dict[str, str]:
-        pages = render_stack(handbook, i, env, memo)
-        stack_facts(handbook, i, memo)
-        if done is not None:
-            done(i, pages)
-        return pages
+        return _render_with_facts(handbook, i, env, memo, done)
 
     n = min(workers(), max(1, len(indices) // MIN_STACKS_FOR_POOL))
     ctx = _fork_context() if n > 1 else None
