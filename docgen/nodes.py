@@ -53,6 +53,17 @@ def mark_of(node: Any, default: Mark = (1, 1)) -> Mark:
     return getattr(node, "mark", default)
 
 
+def line_of(node: Any, key: str | int | None = None, default: int = 1) -> int:
+    """The line of ``node[key]`` (its key or item mark) or of ``node`` itself: where a
+    schema error in a knowledge or config file points."""
+    if isinstance(node, DictNode) and isinstance(key, str) and key in node.key_marks:
+        return int(node.key_marks[key][0])
+    if isinstance(node, ListNode) and isinstance(key, int) and key < len(node.item_marks):
+        return int(node.item_marks[key][0])
+    mark = getattr(node, "mark", None)
+    return int(mark[0]) if mark else default
+
+
 def locate(root: Any, path: Sequence[str | int]) -> Mark:
     """The most precise known position of ``path`` inside ``root``.
 

@@ -28,7 +28,7 @@ from docgen.diagnostics import Diagnostic, KnowledgeError
 from docgen.intrinsics import Unknown, evaluate, intrinsic
 from docgen.loader import parse_yaml
 from docgen.model import Handbook, Resource, Stack
-from docgen.nodes import DictNode, ListNode
+from docgen.nodes import line_of
 
 KINDS = ("rds-read-replica", "aurora-global", "efs-replication", "s3-replication",
          "dynamodb-global", "route53-failover")
@@ -80,35 +80,28 @@ class _Bad(Exception):
         self.line = line
 
 
-def _line(node: Any, key: str | int | None = None) -> int:
-    if isinstance(node, DictNode) and isinstance(key, str) and key in node.key_marks:
-        return int(node.key_marks[key][0])
-    if isinstance(node, ListNode) and isinstance(key, int) and key < len(node.item_marks):
-        return int(node.item_marks[key][0])
-    mark = getattr(node, "mark", None)
-    return int(mark[0]) if mark else 1
 
 
 def _field(node: Any, key: str, kinds: type | tuple[type, ...], where: str,
            required: bool = True, default: Any = None) -> Any:
     if not isinstance(node, dict):
-        raise _Bad(_line(node), f"{where}: expected a mapping")
+        raise _Bad(line_of(node), f"{where}: expected a mapping")
     if key not in node:
         if required:
-            raise _Bad(_line(node), f"{where}: missing {key!r}")
+            raise _Bad(line_of(node), f"{where}: missing {key!r}")
         return default
     value = node[key]
     if value is None and not required:
         return default
     if isinstance(value, bool) or not isinstance(value, kinds):
-        raise _Bad(_line(node, key), f"{where}.{key}: wrong type {type(value).__name__}")
+        raise _Bad(line_of(node, key), f"{where}.{key}: wrong type {type(value).__name__}")
     return value
 
 
 def _only(node: Any, allowed: Iterable[str], where: str) -> None:
     for key in node:
         if key not in allowed:
-            raise _Bad(_line(node, key), f"{where}: unknown key {key!r}")
+            raise _Bad(line_of(node, key), f"{where}: unknown key {key!r}")
 
 
 def parse_knowledge(text: str, path: str) -> DRKnowledge:
@@ -122,7 +115,7 @@ def parse_knowledge(text: str, path: str) -> DRKnowledge:
         _only(data, ("default_rto_minutes", "default_rto_source", "phases", "replication"), "")
         rto = _field(data, "default_rto_minutes", (int, float), "top")
         if rto <= 0:
-            raise _Bad(_line(data, "default_rto_minutes"), "default_rto_minutes must be > 0")
+            raise _Bad(line_of(data, "default_rto_minutes"), "default_rto_minutes must be > 0")
         phases = []
         plist = _field(data, "phases", list, "top")
         for i, node in enumerate(plist):
@@ -130,20 +123,20 @@ def parse_knowledge(text: str, path: str) -> DRKnowledge:
             _only(node, ("id", "title", "weight", "needs", "text", "source"), where)
             pid = _field(node, "id", str, where)
             if pid not in PHASE_IDS:
-                raise _Bad(_line(node, "id"), f"{where}.id: expected one of {PHASE_IDS}")
+                raise _Bad(line_of(node, "id"), f"{where}.id: expected one of {PHASE_IDS}")
             weight = _field(node, "weight", (int, float), where)
             if weight < 0:
-                raise _Bad(_line(node, "weight"), f"{where}.weight must be >= 0")
+                raise _Bad(line_of(node, "weight"), f"{where}.weight must be >= 0")
             needs = _field(node, "needs", list, where)
             for n in needs:
                 if n not in (*KINDS, *SERVICE_KINDS):
-                    raise _Bad(_line(node, "needs"), f"{where}.needs: unknown kind {n!r}")
+                    raise _Bad(line_of(node, "needs"), f"{where}.needs: unknown kind {n!r}")
             phases.append(PhaseSpec(pid, _field(node, "title", str, where), float(weight),
                                     tuple(needs), " ".join(_field(node, "text", str,
                                                                   where).split()),
                                     " ".join(_field(node, "source", str, where).split())))
         if [p.id for p in phases] != list(PHASE_IDS):
-            raise _Bad(_line(data, "phases"), f"phases must be, in order: {PHASE_IDS}")
+            raise _Bad(line_of(data, "phases"), f"phases must be, in order: {PHASE_IDS}")
         reps = []
         for i, node in enumerate(_field(data, "replication", list, "top")):
             where = f"replication[{i}]"
@@ -151,7 +144,7 @@ def parse_knowledge(text: str, path: str) -> DRKnowledge:
                   where)
             kind = _field(node, "kind", str, where)
             if kind not in KINDS:
-                raise _Bad(_line(node, "kind"), f"{where}.kind: expected one of {KINDS}")
+                raise _Bad(line_of(node, "kind"), f"{where}.kind: expected one of {KINDS}")
             lag = _field(node, "lag_metric", dict, where, required=False)
             if lag is not None:
                 _only(lag, ("namespace", "metric", "unit"), f"{where}.lag_metric")

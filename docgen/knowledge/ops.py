@@ -46,7 +46,7 @@ from docgen.diagnostics import Diagnostic, KnowledgeError
 from docgen.knowledge import conditions
 from docgen.knowledge.conditions import Condition
 from docgen.loader import parse_yaml
-from docgen.nodes import DictNode, ListNode
+from docgen.nodes import line_of
 
 KINDS = ("provisioning", "failure", "pitfall", "recovery", "backup", "alarm", "dashboard",
          "stack_state")
@@ -196,13 +196,6 @@ class _Invalid(Exception):
         self.line = line
 
 
-def _line(node: Any, key: str | int | None = None, default: int = 1) -> int:
-    if isinstance(node, DictNode) and isinstance(key, str) and key in node.key_marks:
-        return node.key_marks[key][0]
-    if isinstance(node, ListNode) and isinstance(key, int) and key < len(node.item_marks):
-        return node.item_marks[key][0]
-    mark = getattr(node, "mark", None)
-    return mark[0] if mark else default
 
 
 class _Fields:
@@ -216,10 +209,10 @@ class _Fields:
         unknown = sorted(set(node) - set(allowed))
         if unknown:
             raise _Invalid(f"{what}: unknown field {unknown[0]!r} (allowed: "
-                           f"{', '.join(sorted(allowed))})", _line(node, unknown[0], line))
+                           f"{', '.join(sorted(allowed))})", line_of(node, unknown[0], line))
 
     def line(self, key: str) -> int:
-        return _line(self.node, key)
+        return line_of(self.node, key)
 
     def fail(self, key: str, message: str) -> _Invalid:
         return _Invalid(f"{self.what}: field '{key}' {message}", self.line(key))
@@ -230,7 +223,7 @@ class _Fields:
     def get(self, key: str, required: bool = True) -> Any:
         if key not in self.node:
             if required:
-                raise _Invalid(f"{self.what}: missing required field '{key}'", _line(self.node))
+                raise _Invalid(f"{self.what}: missing required field '{key}'", line_of(self.node))
             return None
         return self.node[key]
 
@@ -281,11 +274,11 @@ def _command(node: Any, what: str, line: int) -> CommandSpec:
     options: list[tuple[str, tuple[str, ...]]] = []
     for opt, value in raw.items():
         if not isinstance(opt, str) or not _OPTION.match(opt):
-            raise _Invalid(f"{what}: option {opt!r} must look like --name", _line(raw, opt))
+            raise _Invalid(f"{what}: option {opt!r} must look like --name", line_of(raw, opt))
         values = value if isinstance(value, list) else [value]
         if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
             raise _Invalid(f"{what}: option {opt} values must be text or numbers",
-                           _line(raw, opt))
+                           line_of(raw, opt))
         options.append((opt, tuple(str(v) for v in values)))
     return CommandSpec(service, operation, tuple(options), waiter)
 
@@ -298,7 +291,7 @@ def _steps(node: Any, what: str, line: int) -> tuple[Step, ...]:
     out = []
     for i, item in enumerate(node):
         where = f"{what}[{i}]"
-        f = _Fields(item, where, _line(node, i, line), ("text", "command", "capture"))
+        f = _Fields(item, where, line_of(node, i, line), ("text", "command", "capture"))
         command = (_command(f.get("command"), f"{where}.command", f.line("command"))
                    if f.has("command") else None)
         capture = f.text("capture", required=False) or None
@@ -353,7 +346,7 @@ def _record(node: Any, file: str, line: int) -> Record:
     kind = node.get("kind")
     if kind not in KINDS:
         raise _Invalid(f"{what}: unknown kind {kind!r} (known: {', '.join(KINDS)})",
-                       _line(node, "kind", line))
+                       line_of(node, "kind", line))
     f = _Fields(node, what, line, _COMMON + _KIND_FIELDS[kind])
     if not isinstance(rid, str) or not _ID.match(rid):
         raise f.fail("id", "must be lower-case words joined by dashes")
@@ -420,23 +413,23 @@ def _backup(f: _Fields) -> dict[str, Any]:
         raise f.fail("settings", "must be a non-empty list")
     for i, item in enumerate(raw):
         where = f"{f.what}.settings[{i}]"
-        s = _Fields(item, where, _line(raw, i), ("property", "attribute", "label", "default",
+        s = _Fields(item, where, line_of(raw, i), ("property", "attribute", "label", "default",
                                                   "text"))
         if s.has("property") == s.has("attribute"):
             raise _Invalid(f"{where}: name exactly one of 'property' or 'attribute'",
-                           _line(raw, i))
+                           line_of(raw, i))
         kind = "property" if s.has("property") else "attribute"
         if not s.has("default"):
             raise _Invalid(f"{where}: missing required field 'default' (use null when the "
-                           "property has no documented default)", _line(raw, i))
+                           "property has no documented default)", line_of(raw, i))
         settings.append(Setting(s.text(kind), kind, s.text("label"), s.get("default"),
                                 s.text("text")))
     gaps = []
     for i, item in enumerate(f.get("missing", required=False) or []):
         where = f"{f.what}.missing[{i}]"
-        g = _Fields(item, where, _line(f.get("missing"), i), ("when", "text"))
+        g = _Fields(item, where, line_of(f.get("missing"), i), ("when", "text"))
         if not g.has("when"):
-            raise _Invalid(f"{where}: missing required field 'when'", _line(item))
+            raise _Invalid(f"{where}: missing required field 'when'", line_of(item))
         gaps.append(Gap(_condition(g, "when"), g.text("text")))
     restores = []
     raw_restore = f.get("restore", required=False) or []
@@ -444,7 +437,7 @@ def _backup(f: _Fields) -> dict[str, Any]:
         raise f.fail("restore", "must be a list of procedures")
     for i, item in enumerate(raw_restore):
         where = f"{f.what}.restore[{i}]"
-        p = _Fields(item, where, _line(raw_restore, i), ("title", "text", "steps"))
+        p = _Fields(item, where, line_of(raw_restore, i), ("title", "text", "steps"))
         restores.append(Procedure(p.text("title"), p.text("text"),
                                   _steps(p.get("steps"), f"{where}.steps", p.line("steps"))))
     variables = []
@@ -454,8 +447,8 @@ def _backup(f: _Fields) -> dict[str, Any]:
     for name, item in raw_vars.items():
         if not _VAR.match(str(name)) or str(name).endswith("_ID"):
             raise _Invalid(f"{f.what}: variable {name!r} must be UPPER_CASE and not end in "
-                           "_ID (reserved for physical-id lookups)", _line(raw_vars, name))
-        v = _Fields(item, f"{f.what}.variables.{name}", _line(raw_vars, name),
+                           "_ID (reserved for physical-id lookups)", line_of(raw_vars, name))
+        v = _Fields(item, f"{f.what}.variables.{name}", line_of(raw_vars, name),
                     ("example", "text"))
         variables.append(Variable(str(name), v.text("example"), v.text("text")))
     snapshot = (_steps(f.get("snapshot"), f"{f.what}.snapshot", f.line("snapshot"))
@@ -494,7 +487,7 @@ def _dashboard(f: _Fields) -> dict[str, Any]:
         raise f.fail("metrics", "must be a non-empty list")
     metrics = []
     for i, item in enumerate(raw):
-        m = _Fields(item, f"{f.what}.metrics[{i}]", _line(raw, i),
+        m = _Fields(item, f"{f.what}.metrics[{i}]", line_of(raw, i),
                     ("namespace", "metric", "statistic", "dimensions", "text"))
         metrics.append(Metric(m.text("namespace"), m.text("metric"), _statistic(m, "statistic"),
                               _dimensions(m, "dimensions"), m.text("text")))
@@ -517,12 +510,12 @@ def parse_file(text: str, path: str) -> tuple[tuple[Record, ...], list[Diagnosti
     if diags:
         return (), diags
     if not isinstance(data, list):
-        return (), [Diagnostic(path, _line(data), 1, "a knowledge file is a list of records")]
+        return (), [Diagnostic(path, line_of(data), 1, "a knowledge file is a list of records")]
     records: list[Record] = []
     errors: list[Diagnostic] = []
     seen: dict[str, int] = {}
     for i, node in enumerate(data):
-        line = _line(data, i)
+        line = line_of(data, i)
         try:
             record = _record(node, path, line)
         except _Invalid as exc:

@@ -24,7 +24,7 @@ from typing import Any
 
 from docgen.diagnostics import Diagnostic, KnowledgeError
 from docgen.loader import load_data
-from docgen.nodes import DictNode, ListNode
+from docgen.nodes import DictNode, ListNode, line_of
 
 BUILTIN_DIR = os.path.join(os.path.dirname(__file__), "prices")
 SCHEMA = "docgen-prices/1"
@@ -94,12 +94,6 @@ class PriceTable:
         return max((t.published for t in self.tables), default="unknown")
 
 
-def _line(node: Any, key: str | int | None = None) -> int:
-    if isinstance(node, DictNode) and isinstance(key, str) and key in node.key_marks:
-        return node.key_marks[key][0]
-    if isinstance(node, ListNode) and isinstance(key, int) and key < len(node.item_marks):
-        return node.item_marks[key][0]
-    return getattr(node, "mark", (1, 1))[0]
 
 
 class _Checker:
@@ -110,7 +104,7 @@ class _Checker:
         self.diags: list[Diagnostic] = []
 
     def err(self, node: Any, key: str | int | None, message: str) -> None:
-        self.diags.append(Diagnostic(self.path, _line(node, key), 1, message))
+        self.diags.append(Diagnostic(self.path, line_of(node, key), 1, message))
 
     def keys(self, node: DictNode, spec: Mapping[str, bool], where: str) -> bool:
         ok = True
@@ -198,7 +192,7 @@ def parse_price_file(path: str) -> tuple[TableInfo | None, list[Price], list[Dia
             if pid in seen:
                 ck.err(entry, "id", f"{where}.id: {pid!r} is already defined on line {seen[pid]}")
             else:
-                seen[pid] = _line(entry, "id")
+                seen[pid] = line_of(entry, "id")
         usd = entry.get("usd")
         if "usd" in entry and not isinstance(usd, DictNode):
             ck.err(entry, "usd", f"{where}.usd: expected a mapping of region -> USD price")
@@ -220,7 +214,7 @@ def parse_price_file(path: str) -> tuple[TableInfo | None, list[Price], list[Dia
                 published=published or "", source=source or "",
                 service=strings["service"] or "", family=strings["family"] or "",
                 usage=strings["usage"] or "", description=description or "",
-                origin=f"{path}:{_line(usd, region)}",
+                origin=f"{path}:{line_of(usd, region)}",
             ))
     if ck.diags:
         return None, [], ck.diags
