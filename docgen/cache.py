@@ -2,9 +2,17 @@
 
 ``docgen generate`` runs on every commit and on every keystroke under ``mkdocs serve``;
 almost always only one template (or nothing) changed since the previous run. So every
-page set is stored under a key made of the *content* of everything it is rendered
-from, and a later run re-uses it when the key is the same. Time stamps are never
-used: a touched but identical file is a hit, a restored old file is a hit again.
+page set (a stack's pages; the handbook-wide pages) gets a key made of the *content* of
+everything it is rendered from, and a later run re-uses it when the key is the same.
+Time stamps of inputs are never used: a touched but identical file is a hit.
+
+The pages themselves are not copied into the cache: ``runbooks/`` holds them. The
+manifest of its last write (``tree.json``) records which key each page set was written
+for and the size, modification time and inode of every file; a set whose key is
+unchanged and whose files still look as written is linked into the new tree without
+being read or rendered. A page edited or deleted by hand shows in its file's time or
+absence, and its stack is rendered again. (Copies of 26 MB of pages for the corpus cost
+a second write of every page; creating files is what costs most on a cold run.)
 
 What a key covers (a change to any of these renders the affected pages again):
 
@@ -32,7 +40,7 @@ must reach it through a ``docgen.yml`` wiring, or its pages could be stale.
 The handbook-wide pages summarise every stack, yet re-rendering them must not mean
 parsing every template again. What they need of each stack is a *stack fact*
 (``PageContext.stack_fact``: its security evidence, cost estimates, DR replications,
-deploy commands, home-page row), kept in ``facts/<stack key>.pickle`` and read back
+deploy commands, home-page row), kept by stack key in ``facts.pickle`` and read back
 for the stacks whose key did not change; results that read only configs and surfaces
 (``PageContext.surface_fact``: the deployment order, the imports of every stack) are
 kept under the cross-stack digest. A fact obeys the same rule as a per-stack page: it
@@ -45,7 +53,7 @@ generation time or revision (``site.show_generated_at`` / ``site.show_revision``
 since those differ per run. (The test suite sets ``DOCGEN_CACHE=0`` by default
 because tests monkeypatch code, which no content hash can see; cache tests turn it on.)
 Cache files carry a MAC made with a per-user key (docgen's user cache folder,
-``$DOCGEN_CACHE_DIR`` or ``~/.cache/docgen``): cached pages skip
+``$DOCGEN_CACHE_DIR`` or ``~/.cache/docgen``): pages the manifest vouches for skip
 rendering and escaping, so a ``.docgen-cache`` that arrives with a cloned repository is
 ignored. Compiled Jinja page templates are kept per user as well (like ``.pyc``).
 Everything written is exactly what a fresh render gives
@@ -71,7 +79,7 @@ from docgen.model import Handbook, ProjectConfig, Stack, StackConfig, Template
 from docgen.pages import FACT, SURFACE
 
 CACHE_DIR = ".docgen-cache"
-FORMAT = 1  # bump when the layout of cache files changes
+FORMAT = 2  # bump when the layout of cache files changes
 LARGE = 1_048_576  # CloudFormation's template size limit (docgen.loader.MAX_BYTES)
 _SKIP_DIRS = {"__pycache__", ".git", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 
@@ -284,8 +292,10 @@ def compiled_templates_dir() -> str | None:
 
 class Store:
     """Files under ``.docgen-cache/``: ``loads.json`` (per template bytes: valid?,
-    diagnostics, surface), ``pages/<key>.json`` (a rendered page set) and
-    ``facts/<key>.pickle`` (a stack's facts)."""
+    diagnostics, surface), ``facts.pickle`` (every stack's facts, by stack key) and
+    ``tree.json`` (the manifest of ``runbooks/``: which page sets it holds, see
+    :func:`record_tree`). Page text is not kept here: ``runbooks/`` itself holds it,
+    and the manifest says which of its files are still exactly as written."""
 
     def __init__(self, folder: str | None, read_loads: bool = True) -> None:
         """``folder`` None: a disabled cache (nothing read, nothing written).
@@ -294,9 +304,9 @@ class Store:
         self.folder = folder if folder and self.secret else ""
         self.loads: dict[str, Any] = {}
         self.loads_dirty = False
-        self.used: set[str] = set()
+        self._facts: dict[str, dict[Any, Any]] | None = None
         self.used_facts: set[str] = set()
-        self.wrote = False
+        self.facts_dirty = False
         self.tainted = False  # an input changed during the run: store nothing
         if not self.folder:
             self.tainted = True  # never writes
@@ -308,16 +318,21 @@ class Store:
     def _mac(self, body: bytes) -> bytes:
         return hashlib.blake2b(body, key=self.secret or b"", digest_size=32).hexdigest().encode()
 
-    def _read(self, rel: str) -> Any:
-        """A cache file's data, or None when absent, corrupt or not written by this user
-        (a ``.docgen-cache`` that came with a cloned repository is never trusted)."""
+    def _read_bytes(self, rel: str) -> bytes | None:
+        """A cache file's body, or None when absent or not written by this user (a
+        ``.docgen-cache`` that came with a cloned repository is never trusted)."""
         try:
             with open(os.path.join(self.folder, rel), "rb") as fh:
                 mac, _, body = fh.read().partition(b"\n")
-            if not hmac.compare_digest(mac, self._mac(body)):
-                return None
-            return json.loads(body)
-        except (OSError, ValueError):
+        except OSError:
+            return None
+        return body if hmac.compare_digest(mac, self._mac(body)) else None
+
+    def _read(self, rel: str) -> Any:
+        body = self._read_bytes(rel)
+        try:
+            return None if body is None else json.loads(body)
+        except ValueError:
             return None
 
     def _write(self, rel: str, payload: Any) -> None:
@@ -326,46 +341,44 @@ class Store:
         self._write_bytes(rel, json.dumps(payload, ensure_ascii=False,
                                           separators=(",", ":")).encode())
 
-    def unchanged_tree(self, key: str, folder: str) -> list[str] | None:
-        """The page names of ``folder`` when it was written for ``key`` and no file in
-        it has changed since (see :func:`record_tree`), else None."""
-        data = self._read("tree.json")
-        if not isinstance(data, dict) or data.get("key") != key:
+    def manifest(self, folder: str) -> dict[str, Any] | None:
+        """What the last write of ``folder`` recorded (:func:`record_tree`), or None."""
+        data = self._read("tree.json") if self.folder else None
+        if not isinstance(data, dict) or data.get("format") != FORMAT \
+                or data.get("folder") != os.path.abspath(folder):
             return None
-        if data.get("files") != _tree_stats(folder):
+        if not isinstance(data.get("sets"), dict) or not isinstance(data.get("files"), dict):
             return None
-        names = data.get("pages")
-        return names if isinstance(names, list) else None
+        return data
+
+    def _all_facts(self) -> dict[str, dict[Any, Any]]:
+        if self._facts is None:
+            self._facts = {}
+            body = self._read_bytes("facts.pickle") if self.folder else None
+            if body is not None:
+                import pickle
+
+                # Only after the MAC check: these bytes were written by this user's docgen.
+                try:
+                    facts = pickle.loads(body)
+                except (ValueError, EOFError, AttributeError, ImportError, TypeError,
+                        IndexError, KeyError, pickle.UnpicklingError):
+                    facts = None  # a stale or corrupt file: ignored
+                if isinstance(facts, dict):
+                    self._facts = facts
+        return self._facts
 
     def get_facts(self, key: str) -> dict[Any, Any]:
         """The stack facts kept under a stack key (``PageContext.stack_fact``)."""
         self.used_facts.add(key)
-        if not self.folder:
-            return {}
-        try:
-            with open(os.path.join(self.folder, "facts", f"{key}.pickle"), "rb") as fh:
-                mac, _, body = fh.read().partition(b"\n")
-            if not hmac.compare_digest(mac, self._mac(body)):
-                return {}
-            import pickle
-
-            # Only after the MAC check: these bytes were written by this user's docgen.
-            facts = pickle.loads(body)
-            return facts if isinstance(facts, dict) else {}
-        except (OSError, ValueError, EOFError, AttributeError, ImportError, TypeError,
-                IndexError, KeyError):  # a stale or corrupt file: ignored
-            return {}
+        facts = self._all_facts().get(key)
+        return facts if isinstance(facts, dict) else {}
 
     def put_facts(self, key: str, facts: dict[Any, Any]) -> None:
-        if self.tainted or not facts:
-            return
-        import pickle
-
-        try:
-            body = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-            return  # a fact that cannot be kept is computed again next time
-        self._write_bytes(os.path.join("facts", f"{key}.pickle"), body)
+        if not self.tainted and facts:
+            self._all_facts()[key] = facts
+            self.used_facts.add(key)
+            self.facts_dirty = True
 
     def _write_bytes(self, rel: str, body: bytes) -> None:
         full = os.path.join(self.folder, rel)
@@ -376,50 +389,38 @@ class Store:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(self._mac(body) + b"\n" + body)
             os.replace(tmp, full)
-            self.wrote = True
         except OSError:  # a read-only or full disk: the cache is optional
             if tmp:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-
-    def get_pages(self, key: str) -> dict[str, str] | None:
-        self.used.add(key)
-        if not self.folder:
-            return None
-        data = self._read(os.path.join("pages", f"{key}.json"))
-        if not isinstance(data, dict) or data.get("key") != key:
-            return None
-        pages = data.get("pages")
-        return pages if isinstance(pages, dict) else None
-
-    def put_pages(self, key: str, pages: dict[str, str]) -> None:
-        self._write(os.path.join("pages", f"{key}.json"), {"key": key, "pages": pages})
 
     def put_load(self, key: str, entry: dict[str, Any]) -> None:
         self.loads[key] = entry
         self.loads_dirty = True
 
     def finish(self, live_load_keys: set[str]) -> None:
-        """Persist the load index and drop page sets no longer reachable."""
+        """Persist the load index and the facts of this run's stacks (only those: the
+        others are dropped)."""
         if self.tainted:
             return
         if self.loads_dirty:
             keep = {k: v for k, v in self.loads.items() if k in live_load_keys}
             self._write("loads.json", {"format": FORMAT, "entries": keep})
-        if not self.wrote:  # prune only after a run that added something
-            return
-        from docgen.generate import older_than
+        if self.facts_dirty:
+            import pickle
 
-        for sub, ext, used in (("pages", ".json", self.used),
-                               ("facts", ".pickle", self.used_facts)):
-            folder = os.path.join(self.folder, sub)
+            live = {k: v for k, v in self._all_facts().items() if k in self.used_facts}
+            try:
+                body = pickle.dumps(live, protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+                return  # a fact that cannot be kept is computed again next time
+            self._write_bytes("facts.pickle", body)
+        for legacy in ("pages", "facts"):  # the per-stack files of earlier versions
             with contextlib.suppress(OSError):
-                for name in os.listdir(folder):
-                    if name.endswith(ext) and name[:-len(ext)] not in used:
-                        os.unlink(os.path.join(folder, name))
-                    elif name.startswith(".tmp-") and older_than(
-                            os.path.join(folder, name), 3600):  # left by a killed run
-                        os.unlink(os.path.join(folder, name))
+                if os.path.isdir(os.path.join(self.folder, legacy)):
+                    import shutil
+
+                    shutil.rmtree(os.path.join(self.folder, legacy), ignore_errors=True)
 
 
 # --- the cached build ---------------------------------------------------------------
@@ -507,28 +508,31 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     hb_key = _h("handbook", gkey, *stack_keys, *invalid_ids,
                 tree_digest(notes, top_level_only=True) if notes else "")
 
-    # 3. nothing changed since runbooks/ was written: its pages are the answer (the
-    # manifest of that write proves the files on disk are still the ones written)
+    # 3. what runbooks/ holds: the manifest of its last write says which page sets it
+    # holds and how each file looked then; files that still look so hold those pages
     runbooks = os.path.join(project.docs_dir, "runbooks")
-    tree_key = _h("tree", hb_key, *stack_keys, os.path.abspath(runbooks)) \
-        if store.folder else ""
-    names = store.unchanged_tree(tree_key, runbooks) if tree_key else None
-    if names is not None:
+    tree_key = _h("tree", hb_key, *stack_keys) if store.folder else ""
+    manifest = store.manifest(runbooks)
+    stats = _tree_stats(runbooks) if manifest is not None else {}
+    if manifest is not None and manifest.get("key") == tree_key \
+            and manifest["files"] == stats:  # nothing changed: read no page at all
         store.finish({k for k in load_keys if k})
-        return Result(handbook, DiskPages(runbooks, names), diags, invalid_ids,
-                      tree_key=tree_key, unchanged=True)
+        sets = {k: v for k, v in manifest["sets"].items()}
+        return Result(handbook, Pages({}, runbooks, _names(sets)), diags, invalid_ids,
+                      tree_key=tree_key, unchanged=True, sets=sets)
+    intact = _intact_sets(manifest, stats) if manifest is not None else {}
 
-    # 4. pages: cached sets, render the rest (stacks in parallel when it pays)
-    pages: dict[str, str] = {}
-    hb_pages = store.get_pages(hb_key)
-    cached = [store.get_pages(k) for k in stack_keys]
-    missing = [n for n, got in enumerate(cached) if got is None]
-    if missing or hb_pages is None:
+    # 4. pages: page sets still intact on disk, render the rest (stacks in parallel
+    # when it pays)
+    fresh: dict[str, str] = {}
+    sets: dict[str, list[str]] = {}
+    missing = [n for n, k in enumerate(stack_keys) if k not in intact]
+    if missing or hb_key not in intact:
         from docgen.parallel import render_stacks
         from docgen.render import environment, render_handbook_pages
 
         if len(missing) > 1:  # forked workers render them: parse once, here
-            preload([s for s in stacks if not s.is_loaded])
+            preload([stacks[n] for n in missing if not stacks[n].is_loaded])
             if any(file_digest(configs[i].template_path) != digests[i] for i in valid_idx):
                 store.tainted = True  # a template changed during the run
         env = environment(project.page_templates_dir)
@@ -548,24 +552,45 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
         # Stacks first (in parallel when it pays), each with the facts the handbook
         # pages read of it; then the handbook pages, from those facts.
         def done(n: int, got: dict[str, str]) -> None:  # in the rendering process
-            store.put_pages(stack_keys[n], got)
             if prestage:
                 prestage_pages(prestage, got)
 
         rendered = render_stacks(handbook, missing, env, memo, done)
         for n, got in zip(missing, rendered, strict=True):
-            cached[n] = got
-        store.wrote = store.wrote or bool(missing)  # (also when written by workers)
-        if hb_pages is None:
+            fresh.update(got)
+            sets[stack_keys[n]] = sorted(got)
+        if hb_key not in intact:
             hb_pages = render_handbook_pages(handbook, env, memo)
-            store.put_pages(hb_key, hb_pages)
-        _keep_facts(store, memo, kept, keys)  # those computed here (not in workers)
-    pages.update(hb_pages)
-    for got in cached:
-        pages.update(got or {})
+            fresh.update(hb_pages)
+            sets[hb_key] = sorted(hb_pages)
+        _keep_facts(store, memo, kept, keys)  # those of this run
+    else:
+        for key in (*stack_keys, _h("surface-facts", gkey, cross)):
+            store.used_facts.add(key)  # still live: kept by finish()
+    for key in (*stack_keys, hb_key):
+        if key in intact:
+            sets[key] = intact[key]
     store.finish({k for k in load_keys if k})
-    return Result(handbook, dict(sorted(pages.items())), diags, invalid_ids,
-                  tree_key=tree_key if not store.tainted else "")
+    return Result(handbook, Pages(fresh, runbooks, _names(sets)), diags, invalid_ids,
+                  tree_key=tree_key if not store.tainted else "", sets=sets)
+
+
+def _names(sets: Mapping[str, Sequence[str]]) -> list[str]:
+    return sorted(rel for rels in sets.values() for rel in rels)
+
+
+def _intact_sets(manifest: Mapping[str, Any], stats: Mapping[str, list[int]]
+                 ) -> dict[str, list[str]]:
+    """The page sets of the manifest whose files all still look as they did when written
+    (size, modification time, inode: like git's index, an edit by hand shows)."""
+    files = manifest["files"]
+    out: dict[str, list[str]] = {}
+    for key, rels in manifest["sets"].items():
+        if isinstance(rels, list) and all(
+                isinstance(rel, str) and rel in files and stats.get(rel) == files[rel]
+                for rel in rels):
+            out[key] = rels
+    return out
 
 
 def _tree_stats(folder: str) -> dict[str, list[int]]:
@@ -581,29 +606,43 @@ def _tree_stats(folder: str) -> dict[str, list[int]]:
 
 
 def record_tree(project: ProjectConfig, result: Any, folder: str) -> None:
-    """After a write (or a check that nothing needed writing): remember which pages
-    ``folder`` holds and the size, time and inode of each file, so that the next run
-    with the same inputs can trust the folder without reading it (like git's index:
-    editing a page by hand changes its time, and the next run renders again)."""
-    if not result.tree_key or not enabled(project):
+    """After a write (or a check that nothing needed writing), under the docs folder's
+    lock: remember which page sets ``folder`` holds and the size, time and inode of each
+    file, so that later runs can trust those files without reading them (like git's
+    index: editing a page by hand changes its time, and the next run renders again).
+    Without a trustworthy key (the cache is off, an input changed during the run) the
+    previous manifest is removed instead."""
+    if not enabled(project):
         return
     store = Store(cache_dir(project), read_loads=False)
-    if store.folder:
-        store._write("tree.json", {"key": result.tree_key, "pages": sorted(result.pages),
-                                   "files": _tree_stats(folder)})
+    if not store.folder:
+        return
+    if not result.tree_key:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(store.folder, "tree.json"))
+        return
+    store._write("tree.json", {"format": FORMAT, "key": result.tree_key,
+                               "folder": os.path.abspath(folder), "sets": result.sets,
+                               "files": _tree_stats(folder)})
 
 
-class DiskPages(Mapping[str, str]):
-    """The pages of a run whose output is already on disk: names from the manifest,
-    text read from the file when someone asks (``--check``; the plugin only needs
-    names)."""
+class Pages(Mapping[str, str]):
+    """A run's pages: those rendered by this run (``fresh``, in memory) and those that
+    ``runbooks/`` already holds as written (read from the file only when someone asks:
+    ``--check``; writing links them, the plugin needs only names)."""
 
-    def __init__(self, folder: str, names: Sequence[str]) -> None:
+    def __init__(self, fresh: dict[str, str], folder: str, names: Sequence[str]) -> None:
+        self.fresh = fresh
         self.folder = folder
         self.names = list(names)
         self._set = set(self.names)
+        #: the pages whose file in ``folder`` is known to hold them
+        self.on_disk = self._set.difference(fresh)
 
     def __getitem__(self, rel: str) -> str:
+        text = self.fresh.get(rel)
+        if text is not None:
+            return text
         if rel not in self._set:
             raise KeyError(rel)
         with open(os.path.join(self.folder, *rel.split("/")), encoding="utf-8") as fh:

@@ -13,7 +13,7 @@ import difflib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from docgen.diagnostics import Diagnostic, DocgenError
@@ -28,7 +28,8 @@ class Result:
     """What a generation run produced and found."""
 
     handbook: Handbook | None
-    pages: dict[str, str] = field(default_factory=dict)
+    #: rel path -> text; with the cache, pages runbooks/ already holds are read on demand
+    pages: Mapping[str, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)  # stack ids whose template failed
     changed: bool = False
@@ -36,6 +37,8 @@ class Result:
     tree_key: str = ""
     #: runbooks/ on disk already holds exactly these pages (``pages`` reads them there).
     unchanged: bool = False
+    #: page set key -> its pages (with the cache): recorded in the manifest of runbooks/
+    sets: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -188,9 +191,11 @@ def read_tree(folder: str) -> dict[str, str]:
     return out
 
 
-def desired_tree(result: Result, previous: dict[str, str]) -> dict[str, str]:
+def desired_tree(result: Result, previous: Mapping[str, str]) -> Mapping[str, str]:
     """The pages to have on disk: the new pages, plus the previous pages of stacks whose
     template failed (``--keep-going`` keeps them rather than dropping them)."""
+    if not (result.invalid and previous):
+        return result.pages
     tree = dict(result.pages)
     for stack_id in result.invalid:
         prefix = f"{stack_id}/"
@@ -284,13 +289,18 @@ def _place(src: str, dst: str, data: bytes | None, made: set[str]) -> None:
         out.write(data)
 
 
-def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = (),
-               prestaged: str | None = None) -> bool:
+def write_tree(docs_dir: str, tree: Mapping[str, str], keep: Sequence[str] = (),
+               prestaged: str | None = None, known: Collection[str] = (),
+               record: Callable[[str], None] | None = None) -> bool:
     """Replace ``docs_dir/runbooks`` with ``tree`` atomically; False when already equal.
 
     ``keep``: stack ids whose pages on disk stay as they are, byte for byte
     (``--keep-going`` keeps the previous pages of invalid templates). They are read
     under the lock, so a concurrent run cannot slip stale pages in between.
+    ``known``: pages whose file on disk is known to hold them (the cache's manifest
+    says so): linked into the new tree without being read.
+    ``record``: called with the folder under the lock once it holds ``tree`` (the
+    cache's manifest of it, which a concurrent run must not interleave).
 
     Only pages whose size matches the file on disk are read back to compare; the new
     tree is built beside the old one from the pages the rendering processes already
@@ -304,11 +314,14 @@ def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = (),
         prefixes = tuple(f"{k}/" for k in keep)
         carried = {rel for rel in current
                    if rel not in tree and prefixes and rel.startswith(prefixes)}
-        encoded = {rel: text.encode("utf-8") for rel, text in tree.items()}
-        unchanged = {rel for rel, data in encoded.items()
-                     if current.get(rel) == len(data)
-                     and _same_bytes(os.path.join(target, *rel.split("/")), data)}
+        known = {rel for rel in known if rel in current}
+        encoded = {rel: tree[rel].encode("utf-8") for rel in tree if rel not in known}
+        unchanged = known | {rel for rel, data in encoded.items()
+                             if current.get(rel) == len(data)
+                             and _same_bytes(os.path.join(target, *rel.split("/")), data)}
         if set(current) == set(tree) | carried and len(unchanged) == len(tree):
+            if record is not None:
+                record(target)
             return False
         staging = tempfile.mkdtemp(prefix=_STAGING, dir=docs_dir)
         old = ""
@@ -316,11 +329,11 @@ def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = (),
         made: set[str] = set()
         try:
             ready = _adopt(prestaged, staging, encoded) if prestaged else set()
-            for rel, data in encoded.items():
+            for rel in tree:
                 if rel not in ready:
                     parts = rel.split("/")
                     _place(os.path.join(target, *parts), os.path.join(staging, *parts),
-                           None if rel in unchanged else data, made)
+                           None if rel in unchanged else encoded[rel], made)
             for rel in sorted(carried):
                 parts = rel.split("/")
                 _place(os.path.join(target, *parts), os.path.join(staging, *parts), None,
@@ -331,6 +344,8 @@ def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = (),
                 old = moved
             os.rename(staging, target)
             swapped = True
+            if record is not None:
+                record(target)
         finally:
             if not swapped:
                 if old and not os.path.exists(target):
@@ -345,6 +360,8 @@ def write_tree(docs_dir: str, tree: dict[str, str], keep: Sequence[str] = (),
 def generate(project: ProjectConfig, paths: Sequence[str] | None = None, *,
              keep_going: bool = False, progress: Progress | None = None) -> Result:
     """Build and write; raises nothing for bad templates (see ``Result.errors``)."""
+    from docgen import cache
+
     prestage = _prestage_folder(project.docs_dir)
     try:
         result = build(project, paths, keep_going=keep_going, progress=progress,
@@ -354,13 +371,12 @@ def generate(project: ProjectConfig, paths: Sequence[str] | None = None, *,
         target = os.path.join(project.docs_dir, RUNBOOKS)
         try:
             # the invalid stacks' previous pages are picked up under the lock, by write_tree
-            result.changed = write_tree(project.docs_dir, desired_tree(result, {}),
-                                        keep=result.invalid, prestaged=prestage)
+            result.changed = write_tree(
+                project.docs_dir, desired_tree(result, {}), keep=result.invalid,
+                prestaged=prestage, known=getattr(result.pages, "on_disk", ()),
+                record=lambda folder: cache.record_tree(project, result, folder))
         except OSError as exc:
             raise DocgenError(f"cannot write {target}: {exc.strerror or exc}") from exc
-        from docgen import cache
-
-        cache.record_tree(project, result, target)
         return result
     finally:
         if prestage:

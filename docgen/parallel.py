@@ -126,8 +126,8 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
     pages (``render.stack_facts``) travel back, into ``memo``. Each page depends only
     on its inputs and pages come back in input order, so the output is the serial
     output, byte for byte.
-    ``done`` runs right after each stack in the process that rendered it (the cache
-    stores page sets there: the writing is spread over the workers too).
+    ``done`` runs right after each stack in the process that rendered it (it writes the
+    pages into the prestage folder: the writing is spread over the workers too).
     """
     def one(i: int) -> dict[str, str]:
         return _render_with_facts(handbook, i, env, memo, done)

@@ -8,6 +8,7 @@ change must re-render and that nothing else was.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import textwrap
@@ -330,29 +331,77 @@ def test_invalid_template_diagnostics_come_back_from_cache(project: Path,
 
 def test_corrupt_cache_is_ignored(project: Path, rendered: list[str]) -> None:
     first, _ = run(project, rendered)
-    for entry in (project / cache.CACHE_DIR / "pages").iterdir():
-        entry.write_text("{not json")
     (project / cache.CACHE_DIR / "loads.json").write_text("[]")
     (project / cache.CACHE_DIR / "tree.json").write_text("{")
-    for entry in (project / cache.CACHE_DIR / "facts").iterdir():
-        entry.write_bytes(b"\x80")
+    (project / cache.CACHE_DIR / "facts.pickle").write_bytes(b"\x80")
     again, stacks = run(project, rendered)
     assert stacks == EVERYTHING and again == first
 
 
-def test_forged_entry_is_ignored(project: Path, rendered: list[str]) -> None:
-    """A cache folder that came with a repository (or was edited) is not trusted: its
-    pages would skip rendering, and so escaping."""
+def test_forged_manifest_is_ignored(project: Path, rendered: list[str]) -> None:
+    """A cache folder that came with a repository (or was edited) is not trusted: a
+    manifest that vouches for an edited page would keep that page."""
+    import json
+
     first, _ = run(project, rendered)
-    for entry in (project / cache.CACHE_DIR / "pages").iterdir():
-        mac, _, body = entry.read_bytes().partition(b"\n")
-        entry.write_bytes(mac + b"\n" + body.replace(b"Storage stack",
-                                                      b"<script>alert(1)</script>"))
-    shutil.rmtree(project / "docs" / "runbooks")  # so that the page entries are read
+    page = project / "docs" / "runbooks" / "a" / "index.md"
+    page.write_text(page.read_text().replace("Storage stack", "<script>alert(1)</script>"))
+    manifest = project / cache.CACHE_DIR / "tree.json"
+    mac, _, body = manifest.read_bytes().partition(b"\n")
+    data = json.loads(body)
+    st = page.stat()
+    data["files"]["a/index.md"] = [st.st_size, st.st_mtime_ns, st.st_ino]
+    manifest.write_bytes(mac + b"\n" + json.dumps(data).encode())
     again, stacks = run(project, rendered)
-    assert stacks == {"", "a"}  # the entries that were changed (they name stack a)
+    assert stacks == EVERYTHING  # nothing trusted, everything rendered again
     assert again == first
     assert not any("<script>" in text for text in again.values())
+
+
+def test_cache_holds_no_page_text(project: Path, rendered: list[str]) -> None:
+    """runbooks/ itself holds the pages; the cache holds what they were made from (load
+    outcomes, facts) and the manifest of runbooks/, three files whatever the size."""
+    run(project, rendered)
+    files = sorted(p.name for p in (project / cache.CACHE_DIR).iterdir())
+    assert files == ["facts.pickle", "loads.json", "tree.json"]
+
+
+def test_one_stack_edit_reads_no_page_of_the_others(project: Path, rendered: list[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    first, _ = run(project, rendered)
+    (project / "stacks" / "c.yaml").write_text(TEMPLATE_C.replace("Topic stack", "Topics"))
+    opened: list[str] = []
+    real_open = open
+
+    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    result = generate(load_config(str(project / "docgen.yml")))
+    monkeypatch.undo()
+    assert result.changed and not result.errors
+    runbooks = str(project / "docs" / "runbooks")
+    assert not [f for f in opened if f.startswith((os.path.join(runbooks, "a"),
+                                                   os.path.join(runbooks, "b")))]
+    pages = read_tree(runbooks)
+    assert pages["a/index.md"] == first["a/index.md"] and pages != first
+    assert pages == fresh(project, monkeypatch)
+
+
+def test_runbooks_elsewhere_or_removed_renders_again(project: Path, rendered: list[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manifest describes one folder: pages are reused only from where they are."""
+    first, _ = run(project, rendered)
+    shutil.rmtree(project / "docs" / "runbooks")
+    again, stacks = run(project, rendered)
+    assert stacks == EVERYTHING and again == first
+    other = project / "elsewhere"
+    config = load_config(str(project / "docgen.yml"))
+    rendered.clear()
+    generate(dataclasses.replace(config, docs_dir=str(other)))
+    assert {rel.split("/")[0] if "/" in rel else "" for rel in rendered} == EVERYTHING
+    assert read_tree(str(other / "runbooks")) == first
 
 
 def test_entries_of_another_user_are_ignored(project: Path, rendered: list[str],
@@ -392,14 +441,23 @@ def test_cache_lives_outside_runbooks(project: Path, rendered: list[str]) -> Non
     assert "/.docgen-cache/" in gitignore.read_text().split()
 
 
+def facts_keys(root: Path) -> set[str]:
+    import pickle
+
+    body = (root / cache.CACHE_DIR / "facts.pickle").read_bytes().partition(b"\n")[2]
+    return set(pickle.loads(body))
+
+
 def test_stale_entries_are_pruned(project: Path, rendered: list[str]) -> None:
     run(project, rendered)
-    folder = project / cache.CACHE_DIR / "pages"
-    before = len(list(folder.iterdir()))
+    before = facts_keys(project)
+    loads = (project / cache.CACHE_DIR / "loads.json").stat().st_size
     for k in range(3):
         (project / "stacks" / "c.yaml").write_text(TEMPLATE_C + f"# edit {k}\n")
         run(project, rendered)
-    assert len(list(folder.iterdir())) == before
+    after = facts_keys(project)
+    assert len(after) == len(before) and after != before  # c's key changed, no more kept
+    assert (project / cache.CACHE_DIR / "loads.json").stat().st_size == loads
 
 
 def test_wired_stack_template_is_part_of_the_key(project: Path, rendered: list[str]) -> None:
@@ -486,7 +544,7 @@ def test_resource_edit_parses_only_that_template(project: Path, rendered: list[s
     (project / "stacks" / "b.yaml").write_text(TEMPLATE_B.replace("30", "60"))
     assert loaded_stacks(project) == {"b"}
     assert read_tree(str(project / "docs" / "runbooks")) == fresh(project, monkeypatch)
-    assert any((project / cache.CACHE_DIR / "facts").iterdir())
+    assert (project / cache.CACHE_DIR / "facts.pickle").stat().st_size > 100
 
 
 def test_facts_without_cache_are_computed(project: Path, rendered: list[str],
@@ -496,22 +554,20 @@ def test_facts_without_cache_are_computed(project: Path, rendered: list[str],
     import pickle
 
     first, _ = run(project, rendered)
-    folder = project / cache.CACHE_DIR / "facts"
+    facts = project / cache.CACHE_DIR / "facts.pickle"
     marker = str(project / "pwned")
 
     class Evil:
         def __reduce__(self) -> tuple[Any, ...]:
             return (open, (marker, "w"))
 
-    for n, entry in enumerate(sorted(folder.iterdir())):
-        if n % 2:
-            entry.write_bytes(b"garbage")
-        else:  # a valid pickle that would run code, with the wrong MAC
-            entry.write_bytes(b"0" * 64 + b"\n" + pickle.dumps(Evil()))
-    (project / "stacks" / "b.yaml").write_text(TEMPLATE_B.replace("30", "60"))
-    assert loaded_stacks(project) == {"a", "b", "c"}
-    assert not (project / "pwned").exists()
-    assert read_tree(str(project / "docs" / "runbooks")) == fresh(project, monkeypatch)
+    for n, content in enumerate((b"garbage",  # then a pickle that would run code:
+                                 b"0" * 64 + b"\n" + pickle.dumps(Evil()))):  # wrong MAC
+        facts.write_bytes(content)
+        (project / "stacks" / "b.yaml").write_text(TEMPLATE_B.replace("30", str(60 + n)))
+        assert loaded_stacks(project) == {"a", "b", "c"}
+        assert not (project / "pwned").exists()
+        assert read_tree(str(project / "docs" / "runbooks")) == fresh(project, monkeypatch)
     (project / "stacks" / "b.yaml").write_text(TEMPLATE_B)
     assert loaded_stacks(project) == {"b"}  # facts were written again
     assert read_tree(str(project / "docs" / "runbooks")) == first
@@ -575,10 +631,10 @@ def test_page_edited_by_hand_is_restored(project: Path, rendered: list[str]) -> 
     page = project / "docs" / "runbooks" / "b" / "index.md"
     page.write_text(page.read_text().replace("Queue", "Qveue"))  # the same size
     again, stacks = run(project, rendered)
-    assert stacks == set() and again == first  # from the cache, not from the edited file
+    assert stacks == {"b"} and again == first  # rendered again, not the edited file kept
     (project / "docs" / "runbooks" / "c" / "cost.md").unlink()
-    again, _ = run(project, rendered)
-    assert again == first
+    again, stacks = run(project, rendered)
+    assert stacks == {"c"} and again == first
 
 
 def test_inputs_changed_back_and_forth_keep_runbooks_right(project: Path,
