@@ -108,17 +108,27 @@ def _fail_writes_after(monkeypatch: pytest.MonkeyPatch, n: int, exc: BaseExcepti
                        persistent: bool = False) -> None:
     """The ``n``-th page opened for writing (wherever docgen writes it) raises ``exc``;
     ``persistent``: so does every later one (a full disk stays full)."""
-    real_open = builtins.open
+    real_open, real_os_open = builtins.open, os.open
     count = {"writes": 0}
 
-    def patched(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if str(file).endswith(".md") and "w" in mode:
+    def fail(file: Any) -> None:
+        if str(file).endswith(".md"):
             count["writes"] += 1
             if count["writes"] == n or (persistent and count["writes"] > n):
                 raise exc
+
+    def patched(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "w" in mode:
+            fail(file)
         return real_open(file, mode, *args, **kwargs)
 
+    def patched_os_open(file: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            fail(file)
+        return real_os_open(file, flags, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "open", patched)
+    monkeypatch.setattr(os, "open", patched_os_open)
 
 
 def test_disk_full_mid_write_keeps_previous_docs(project: Path,
