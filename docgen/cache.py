@@ -526,6 +526,7 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     # when it pays)
     fresh: dict[str, str] = {}
     sets: dict[str, list[str]] = {}
+    prestaged: dict[str, list[int]] | None = {} if prestage else None
     missing = [n for n, k in enumerate(stack_keys) if k not in intact]
     if missing or hb_key not in intact:
         from docgen.parallel import render_stacks
@@ -551,14 +552,18 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
             memo.update(facts)
         # Stacks first (in parallel when it pays), each with the facts the handbook
         # pages read of it; then the handbook pages, from those facts.
-        def done(n: int, got: dict[str, str]) -> None:  # in the rendering process
-            if prestage:
-                prestage_pages(prestage, got)
+        def done(n: int, got: dict[str, str]) -> dict[str, list[int]] | None:
+            return prestage_pages(prestage, got) if prestage else None  # (in the worker)
 
         rendered = render_stacks(handbook, missing, env, memo, done)
-        for n, got in zip(missing, rendered, strict=True):
+        for n, (got, receipt) in zip(missing, rendered, strict=True):
             fresh.update(got)
             sets[stack_keys[n]] = sorted(got)
+            if prestaged is not None:
+                if receipt is None:
+                    prestaged = None  # a write failed: write_tree looks at the folder
+                else:
+                    prestaged.update(receipt)
         if hb_key not in intact:
             hb_pages = render_handbook_pages(handbook, env, memo)
             fresh.update(hb_pages)
@@ -572,7 +577,8 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
             sets[key] = intact[key]
     store.finish({k for k in load_keys if k})
     return Result(handbook, Pages(fresh, runbooks, _names(sets)), diags, invalid_ids,
-                  tree_key=tree_key if not store.tainted else "", sets=sets)
+                  tree_key=tree_key if not store.tainted else "", sets=sets,
+                  prestaged=prestaged)
 
 
 def _names(sets: Mapping[str, Sequence[str]]) -> list[str]:
@@ -605,13 +611,15 @@ def _tree_stats(folder: str) -> dict[str, list[int]]:
     return out
 
 
-def record_tree(project: ProjectConfig, result: Any, folder: str) -> None:
+def record_tree(project: ProjectConfig, result: Any, folder: str,
+                files: dict[str, list[int]] | None = None) -> None:
     """After a write (or a check that nothing needed writing), under the docs folder's
     lock: remember which page sets ``folder`` holds and the size, time and inode of each
     file, so that later runs can trust those files without reading them (like git's
     index: editing a page by hand changes its time, and the next run renders again).
     Without a trustworthy key (the cache is off, an input changed during the run) the
-    previous manifest is removed instead."""
+    previous manifest is removed instead. ``files``: the stats when the writer knows
+    them (else the folder is walked)."""
     if not enabled(project):
         return
     store = Store(cache_dir(project), read_loads=False)
@@ -623,7 +631,7 @@ def record_tree(project: ProjectConfig, result: Any, folder: str) -> None:
         return
     store._write("tree.json", {"format": FORMAT, "key": result.tree_key,
                                "folder": os.path.abspath(folder), "sets": result.sets,
-                               "files": _tree_stats(folder)})
+                               "files": files if files is not None else _tree_stats(folder)})
 
 
 class Pages(Mapping[str, str]):

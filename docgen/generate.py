@@ -39,6 +39,9 @@ class Result:
     unchanged: bool = False
     #: page set key -> its pages (with the cache): recorded in the manifest of runbooks/
     sets: dict[str, list[str]] = field(default_factory=dict)
+    #: pages the rendering processes wrote to the prestage folder: [size, mtime, inode]
+    #: of each (None: unknown, write_tree looks)
+    prestaged: dict[str, list[int]] | None = None
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -118,25 +121,36 @@ def build(project: ProjectConfig, paths: Sequence[str] | None = None, *,
     return result
 
 
-def prestage_pages(folder: str, pages: dict[str, str]) -> None:
-    """Write rendered pages under ``folder`` (called in the rendering process). Best
-    effort: a page that cannot be written here is simply written by write_tree."""
+def prestage_pages(folder: str, pages: dict[str, str]) -> dict[str, list[int]] | None:
+    """Write rendered pages under ``folder`` (called in the rendering process) and
+    return each file's ``[size, mtime in ns, inode]`` (the parent then needs no walk
+    of the folder). Best effort: after a failure (the partial file is removed) it stops
+    and returns None, and write_tree checks the folder itself and writes the rest."""
     made: set[str] = set()
-    with contextlib.suppress(OSError, UnicodeEncodeError):
-        for rel, text in pages.items():
-            full = os.path.join(folder, *rel.split("/"))
+    written: dict[str, list[int]] = {}
+    for rel, text in pages.items():
+        full = os.path.join(folder, *rel.split("/"))
+        try:
             _makedirs(os.path.dirname(full), made)
-            _write_new(full, text.encode("utf-8"))
+            written[rel] = _write_new(full, text.encode("utf-8"))
+        except (OSError, UnicodeEncodeError):
+            with contextlib.suppress(OSError):
+                os.unlink(full)
+            return None
+    return written
 
 
-def _write_new(path: str, data: bytes) -> None:
-    """Write a new file with three system calls: ``open()`` would add an ``fstat``, an
-    ``ioctl`` and an ``lseek`` per file, ~10% of writing the corpus's 4,900 pages."""
+def _write_new(path: str, data: bytes) -> list[int]:
+    """Write a new file with few system calls (``open()`` would add an ``ioctl`` and
+    an ``lseek`` per file: ~10% of writing the corpus's 4,900 pages); returns its
+    ``[size, mtime in ns, inode]``, as the cache's manifest records them."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+        st = os.fstat(fd)
+        return [st.st_size, st.st_mtime_ns, st.st_ino]
     finally:
         os.close(fd)
 
@@ -264,44 +278,56 @@ def _same_bytes(path: str, data: bytes) -> bool:
         return False
 
 
-def _adopt(prestaged: str, staging: str, encoded: dict[str, bytes]) -> set[str]:
+def _adopt(prestaged: str, staging: str, encoded: dict[str, bytes],
+           written: Mapping[str, list[int]] | None) -> dict[str, list[int]]:
     """Make the pages the rendering processes wrote the start of the new tree: the
     prestage folder takes the staging folder's place (one rename instead of a file
-    per page). Returns the pages already in it; anything else there is removed. The
-    folder was written from these very pages by this run's processes and only this
-    user can write it (mkdtemp: 0700); the size check catches a write cut short."""
-    found = _files(prestaged)
+    per page). Returns the pages already in it, with their ``[size, mtime, inode]``;
+    anything else there is removed. The folder was written from these very pages by
+    this run's processes and only this user can write it (mkdtemp: 0700); the size
+    check catches a write cut short. ``written``: what those processes report having
+    written completely (then the folder holds exactly that, and is not walked)."""
+    found = ({rel: st[0] for rel, st in written.items()} if written is not None
+             else _files(prestaged))
     if not found:
-        return set()
+        return {}
     os.rmdir(staging)
     os.rename(prestaged, staging)
-    ready = set()
+    ready: dict[str, list[int]] = {}
     for rel, size in found.items():
+        full = os.path.join(staging, *rel.split("/"))
         if rel in encoded and len(encoded[rel]) == size:
-            ready.add(rel)
+            ready[rel] = written[rel] if written is not None else _stat(full)
         else:
-            os.unlink(os.path.join(staging, *rel.split("/")))
+            os.unlink(full)
     return ready
 
 
-def _place(src: str, dst: str, data: bytes | None, made: set[str]) -> None:
+def _stat(path: str) -> list[int]:
+    st = os.lstat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _place(src: str, dst: str, data: bytes | None, made: set[str]) -> list[int]:
     """Put a page into the staging tree: a hard link to the unchanged file on disk
     (``data`` None) or the new bytes. Links make a one-page change cost one write, not
-    a rewrite of every page; where links are not possible the bytes are copied."""
+    a rewrite of every page; where links are not possible the bytes are copied.
+    Returns the file's ``[size, mtime, inode]``."""
     _makedirs(os.path.dirname(dst), made)
     if data is None:
         try:
             os.link(src, dst)
-            return
+            return _stat(dst)
         except OSError:
             with open(src, "rb") as fh:
                 data = fh.read()
-    _write_new(dst, data)
+    return _write_new(dst, data)
 
 
 def write_tree(docs_dir: str, tree: Mapping[str, str], keep: Sequence[str] = (),
                prestaged: str | None = None, known: Collection[str] = (),
-               record: Callable[[str], None] | None = None) -> bool:
+               record: Callable[[str, dict[str, list[int]] | None], None] | None = None,
+               written: Mapping[str, list[int]] | None = None) -> bool:
     """Replace ``docs_dir/runbooks`` with ``tree`` atomically; False when already equal.
 
     ``keep``: stack ids whose pages on disk stay as they are, byte for byte
@@ -309,8 +335,10 @@ def write_tree(docs_dir: str, tree: Mapping[str, str], keep: Sequence[str] = (),
     under the lock, so a concurrent run cannot slip stale pages in between.
     ``known``: pages whose file on disk is known to hold them (the cache's manifest
     says so): linked into the new tree without being read.
-    ``record``: called with the folder under the lock once it holds ``tree`` (the
-    cache's manifest of it, which a concurrent run must not interleave).
+    ``record``: called under the lock once the folder holds ``tree``, with the folder
+    and ``[size, mtime, inode]`` of each of its files when known (None: look), for the
+    cache's manifest of it, which a concurrent run must not interleave.
+    ``written``: what the rendering processes report having written to ``prestaged``.
 
     Only pages whose size matches the file on disk are read back to compare; the new
     tree is built beside the old one from the pages the rendering processes already
@@ -331,23 +359,24 @@ def write_tree(docs_dir: str, tree: Mapping[str, str], keep: Sequence[str] = (),
                              and _same_bytes(os.path.join(target, *rel.split("/")), data)}
         if set(current) == set(tree) | carried and len(unchanged) == len(tree):
             if record is not None:
-                record(target)
+                record(target, None)
             return False
         staging = tempfile.mkdtemp(prefix=_STAGING, dir=docs_dir)
         old = ""
         swapped = False
         made: set[str] = set()
         try:
-            ready = _adopt(prestaged, staging, encoded) if prestaged else set()
+            files = _adopt(prestaged, staging, encoded, written) if prestaged else {}
             for rel in tree:
-                if rel not in ready:
+                if rel not in files:
                     parts = rel.split("/")
-                    _place(os.path.join(target, *parts), os.path.join(staging, *parts),
-                           None if rel in unchanged else encoded[rel], made)
+                    files[rel] = _place(os.path.join(target, *parts),
+                                        os.path.join(staging, *parts),
+                                        None if rel in unchanged else encoded[rel], made)
             for rel in sorted(carried):
                 parts = rel.split("/")
-                _place(os.path.join(target, *parts), os.path.join(staging, *parts), None,
-                       made)
+                files[rel] = _place(os.path.join(target, *parts),
+                                    os.path.join(staging, *parts), None, made)
             if os.path.exists(target):
                 moved = os.path.join(docs_dir, _OLD + os.path.basename(staging)[len(_STAGING):])
                 os.rename(target, moved)
@@ -355,7 +384,7 @@ def write_tree(docs_dir: str, tree: Mapping[str, str], keep: Sequence[str] = (),
             os.rename(staging, target)
             swapped = True
             if record is not None:
-                record(target)
+                record(target, files)
         finally:
             if not swapped:
                 if old and not os.path.exists(target):
@@ -384,7 +413,9 @@ def generate(project: ProjectConfig, paths: Sequence[str] | None = None, *,
             result.changed = write_tree(
                 project.docs_dir, desired_tree(result, {}), keep=result.invalid,
                 prestaged=prestage, known=getattr(result.pages, "on_disk", ()),
-                record=lambda folder: cache.record_tree(project, result, folder))
+                written=result.prestaged,
+                record=lambda folder, files: cache.record_tree(project, result, folder,
+                                                               files))
         except OSError as exc:
             raise DocgenError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return result

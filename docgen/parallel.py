@@ -81,8 +81,10 @@ def imap_ordered(fn: Callable[[T], R], items: Sequence[T],
 _SHARED: dict[str, Any] = {}
 
 
-#: Called as ``done(stack index, pages)`` in whichever process rendered the stack.
-Done = Callable[[int, dict[str, str]], None]
+#: Called as ``done(stack index, pages)`` in whichever process rendered the stack; what
+#: it returns (a receipt) travels back with the pages.
+Done = Callable[[int, dict[str, str]], Any]
+Rendered = tuple[dict[str, str], Any]  # a stack's pages and done's receipt
 
 
 def _new_facts(memo: dict[Any, Any], since: int) -> dict[Any, Any]:
@@ -97,28 +99,27 @@ def _new_facts(memo: dict[Any, Any], since: int) -> dict[Any, Any]:
 
 
 def _render_with_facts(handbook: model.Handbook, index: int, env: Any,
-                       memo: dict[Any, Any], done: Done | None) -> dict[str, str]:
+                       memo: dict[Any, Any], done: Done | None) -> Rendered:
     """One stack's pages, plus (into ``memo``) the facts the handbook pages read of it."""
     from docgen.render import render_stack, stack_facts
 
     pages = render_stack(handbook, index, env, memo)
     stack_facts(handbook, index, memo)
-    if done is not None:
-        done(index, pages)
-    return pages
+    return pages, (done(index, pages) if done is not None else None)
 
 
-def _render_one(index: int) -> tuple[dict[str, str], dict[Any, Any]]:
+def _render_one(index: int) -> tuple[Rendered, dict[Any, Any]]:
     memo = _SHARED["memo"]
     since = len(memo)
-    pages = _render_with_facts(_SHARED["handbook"], index, _SHARED["env"], memo,
-                               _SHARED["done"])
-    return pages, _new_facts(memo, since)
+    rendered = _render_with_facts(_SHARED["handbook"], index, _SHARED["env"], memo,
+                                  _SHARED["done"])
+    return rendered, _new_facts(memo, since)
 
 
 def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
-                  memo: dict[Any, Any], done: Done | None = None) -> list[dict[str, str]]:
-    """Pages of ``handbook.stacks[i]`` for each index, in order.
+                  memo: dict[Any, Any], done: Done | None = None) -> list[Rendered]:
+    """Pages of ``handbook.stacks[i]`` for each index, in order (each with the
+    receipt ``done`` returned for it).
 
     With enough stacks, forked workers render them: they inherit the loaded handbook,
     the Jinja environment and the memo of analyses already computed (by the first
@@ -129,7 +130,7 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
     ``done`` runs right after each stack in the process that rendered it (it writes the
     pages into the prestage folder: the writing is spread over the workers too).
     """
-    def one(i: int) -> dict[str, str]:
+    def one(i: int) -> Rendered:
         return _render_with_facts(handbook, i, env, memo, done)
 
     n = min(workers(), max(1, len(indices) // MIN_STACKS_FOR_POOL))
@@ -149,8 +150,8 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
         chunk = max(1, len(rest) // (n * 8))
         out = [first]
         with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-            for pages, facts in pool.map(_render_one, rest, chunksize=chunk):
-                out.append(pages)
+            for rendered, facts in pool.map(_render_one, rest, chunksize=chunk):
+                out.append(rendered)
                 memo.update(facts)  # for the handbook pages, rendered next
         return out
     finally:

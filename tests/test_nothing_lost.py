@@ -380,3 +380,48 @@ def test_generate_leaves_no_prestage_folder(project: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     code, _ = cli(["generate", "--docs-dir", "docs"], project, monkeypatch)
     assert code == 0 and not leftovers(project / "docs")
+
+
+def test_prestage_stops_at_a_failed_write_and_says_so(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rendering process reports the files it wrote (so the parent need not walk the
+    folder); after a failed write it removes the partial file and reports nothing, and
+    write_tree then looks at the folder itself."""
+    pre = tmp_path / ".runbooks.pre-test"
+    pages = {"a/index.md": "page a\n", "b/index.md": "page b\n", "c/index.md": "page c\n"}
+    written = gen.prestage_pages(str(pre), pages)
+    assert written is not None and set(written) == set(pages)
+    assert all(written[rel] == gen._stat(str(pre / rel)) for rel in pages)
+    shutil.rmtree(pre)
+    real_write = os.write
+    calls = {"n": 0}
+
+    def short_then_full(fd: int, data: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            real_write(fd, bytes(data[:3]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", short_then_full)
+    assert gen.prestage_pages(str(pre), pages) is None
+    monkeypatch.undo()
+    assert not (pre / "b" / "index.md").exists()  # the partial page is gone
+    docs = tmp_path / "docs"
+    assert gen.write_tree(str(docs), pages, prestaged=str(pre)) is True
+    assert gen.read_tree(str(docs / "runbooks")) == pages
+
+
+def test_manifest_stats_are_those_on_disk(project: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stats the writers report (instead of a walk) are the files' real ones."""
+    import json
+
+    from docgen import cache
+
+    monkeypatch.setenv("DOCGEN_CACHE", "1")
+    monkeypatch.setenv("DOCGEN_CACHE_DIR", str(project / "user-cache"))
+    code, _ = cli(["generate", "--docs-dir", "docs"], project, monkeypatch)
+    assert code == 0
+    body = (project / cache.CACHE_DIR / "tree.json").read_bytes().partition(b"\n")[2]
+    assert json.loads(body)["files"] == cache._tree_stats(str(project / "docs" / "runbooks"))
