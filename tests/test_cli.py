@@ -142,3 +142,40 @@ def test_progress_bar_only_on_a_terminal_with_many_templates(tmp_path: Path,
         (tmp_path / f"t{i}.yaml").unlink()
     code, tty_err = _run_with_tty_stderr(args, tmp_path)
     assert code == 0 and label not in tty_err  # a handful of templates: no bar
+
+
+@pytest.mark.parametrize(("argv", "code"), [(["--version"], 0), (["validate", "nowhere"], 1),
+                                            (["no-such-command"], 2)])
+def test_console_script_exits_hard_with_the_commands_code(
+        argv: list[str], code: int, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``docgen`` (``cli.run``) ends with ``os._exit`` after flushing, skipping the
+    interpreter's teardown; the exit code and the output are those of ``main``."""
+    import docgen.cli as cli
+
+    class Exited(Exception):
+        pass
+
+    def fake_exit(status: int) -> None:
+        raise Exited(status)
+
+    monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    monkeypatch.setattr(sys, "argv", ["docgen", *argv])
+    with pytest.raises(Exited) as exited:
+        cli.run()
+    assert exited.value.args == (code,)
+    out = capsys.readouterr()
+    if code == 0:
+        assert __version__ in out.out
+    else:
+        assert out.err
+
+
+def test_console_script_output_survives_the_hard_exit(tmp_path: Path) -> None:
+    """Everything written before the hard exit reaches a pipe (stdout is flushed)."""
+    (tmp_path / "good.yaml").write_text(GOOD)
+    proc = subprocess.run([sys.executable, "-m", "docgen", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith(__version__)
+    proc = run(["generate", "good.yaml", "--docs-dir", "docs"], tmp_path)
+    assert proc.returncode == 0 and "pages for 1 stack(s)" in proc.stderr
