@@ -98,23 +98,41 @@ def _nonblocking(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
-def file_digest(path: str, large: bool = False) -> str | None:
-    """Digest of a regular file's bytes; None when it cannot be read (never cached then).
+def read_regular(path: str) -> bytes | None:
+    """A regular file's bytes, if it is one of at most 1 MB; None otherwise.
 
     Opened non-blocking and checked before reading: a FIFO or device in a templates
     folder must not hang the run (the loader reports it). Files over the 1 MB template
-    limit are not read (the loader refuses them); with ``large`` they get a size and
-    time stamp signature instead (user folders: notes, knowledge)."""
+    limit are not read (the loader refuses them)."""
     try:
         with open(path, "rb", opener=_nonblocking) as fh:
             info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode):
+            if not stat.S_ISREG(info.st_mode) or info.st_size > LARGE:
                 return None
-            if info.st_size > LARGE:
-                return f"large:{info.st_size}:{info.st_mtime_ns}" if large else None
-            return hashlib.blake2b(fh.read(), digest_size=20).hexdigest()
+            return fh.read()
     except OSError:
         return None
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def file_digest(path: str, large: bool = False) -> str | None:
+    """Digest of a regular file's bytes; None when it cannot be read (never cached then).
+    With ``large``, files over the 1 MB template limit get a size and time stamp
+    signature instead (user folders: notes, knowledge)."""
+    data = read_regular(path)
+    if data is not None:
+        return _digest(data)
+    if large:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        if stat.S_ISREG(info.st_mode) and info.st_size > LARGE:
+            return f"large:{info.st_size}:{info.st_mtime_ns}"
+    return None
 
 
 def tree_digest(folder: str | None, *, top_level_only: bool = False) -> str:
@@ -442,7 +460,10 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
 
     store = Store(cache_dir(project) if enabled(project) else None)
     gkey = global_key(project, configs)
-    digests = [file_digest(c.template_path) for c in configs]
+    # Each template is read once: its bytes are hashed for the keys, and those very
+    # bytes are what is parsed (a file edited during the run cannot mix two versions).
+    blobs = [read_regular(c.template_path) for c in configs]
+    digests = [_digest(b) if b is not None else None for b in blobs]
     load_keys = [_h("load", gkey, c.template_path, d) if d else "" for c, d in
                  zip(configs, digests, strict=True)]
 
@@ -452,10 +473,13 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     # corpus); rendering, whose results are plain text, is what runs in parallel.
     templates: dict[int, Template] = {}
     todo = [i for i, k in enumerate(load_keys) if not k or k not in store.loads]
+    def parse(i: int) -> tuple[Any, list[Diagnostic]]:
+        return _load_one(configs[i].template_path, blobs[i])
+
     def load_counted(n: int, i: int) -> tuple[Any, list[Diagnostic]]:
         if progress is not None:
             progress(n, len(todo))
-        return _load_one(configs[i].template_path)
+        return parse(i)
 
     for i, (tpl, found) in zip(todo, [load_counted(n, i) for n, i in enumerate(todo)],
                                strict=True):
@@ -479,12 +503,11 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
 
     def loader(i: int) -> Callable[[], Template]:
         def load() -> Template:
-            tpl, _ = _load_one(configs[i].template_path)
-            if tpl is None or file_digest(configs[i].template_path) != digests[i]:
-                store.tainted = True  # the file changed under us: keep nothing from this run
-            if tpl is None:
+            tpl, _ = parse(i)
+            if tpl is None:  # valid when the key was made: only if it could not be read
                 from docgen.diagnostics import DocgenError
 
+                store.tainted = True
                 raise DocgenError(f"{configs[i].template_path}: changed during the run")
             return tpl  # type: ignore[return-value]
         return load
@@ -534,8 +557,6 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
 
         if len(missing) > 1:  # forked workers render them: parse once, here
             preload([stacks[n] for n in missing if not stacks[n].is_loaded])
-            if any(file_digest(configs[i].template_path) != digests[i] for i in valid_idx):
-                store.tainted = True  # a template changed during the run
         env = environment(project.page_templates_dir)
         compiled = compiled_templates_dir() if store.folder else None
         if compiled:
@@ -682,12 +703,5 @@ def _keep_facts(store: Store, memo: dict[Any, Any], kept: dict[str, dict[Any, An
 def preload(lazy: Sequence[Stack]) -> None:
     """Parse the templates rendering will need before stacks are rendered in forked
     workers, so that each worker inherits them instead of parsing them again."""
-    from docgen.generate import _load_one
-
-    todo = [s for s in lazy if isinstance(s, LazyStack) and not s.is_loaded]
-    for stack, (tpl, _) in zip(todo, [_load_one(s.config.template_path) for s in todo],
-                               strict=True):
-        if tpl is not None:
-            object.__setattr__(stack, "_loaded", tpl)
-        else:
-            stack.template  # noqa: B018 -- raises the "changed during the run" error
+    for stack in lazy:
+        stack.template  # noqa: B018 -- a LazyStack parses on first access

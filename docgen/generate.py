@@ -72,10 +72,10 @@ def stack_configs(project: ProjectConfig, paths: Sequence[str] | None
     return stacks_from_files(files), diags
 
 
-def _load_one(path: str) -> tuple[object, list[Diagnostic]]:
+def _load_one(path: str, data: bytes | None = None) -> tuple[object, list[Diagnostic]]:
     from docgen.loader import load_template
 
-    return load_template(path)
+    return load_template(path, data)
 
 
 def load_stacks(configs: Sequence[StackConfig]) -> tuple[list[Stack], list[Diagnostic], list[str]]:

@@ -580,8 +580,15 @@ def _open_nonblocking(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
-def read_file(path: str) -> tuple[str | None, list[Diagnostic]]:
-    """Read a template file's text, refusing what CloudFormation would refuse."""
+def read_file(path: str, data: bytes | None = None) -> tuple[str | None, list[Diagnostic]]:
+    """Read a template file's text, refusing what CloudFormation would refuse.
+    ``data``: the file's bytes, already read by the caller (the cache reads each
+    template once, to hash it, and parses those very bytes)."""
+    if data is not None:
+        if len(data) > MAX_BYTES:
+            return None, [Diagnostic(path, 1, 1, "file is larger than CloudFormation's 1 MB "
+                                     "limit")]
+        return decode(data, path)
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
@@ -613,9 +620,10 @@ def is_json(path: str, text: str) -> bool:
     return text.lstrip()[:1] in ("{", "[")
 
 
-def load_data(path: str) -> tuple[Any, str, list[Diagnostic]]:
-    """Read and parse ``path``: ``(nodes or None, "yaml"|"json", diagnostics)``."""
-    text, diags = read_file(path)
+def load_data(path: str, data: bytes | None = None) -> tuple[Any, str, list[Diagnostic]]:
+    """Read and parse ``path`` (or its bytes ``data``): ``(nodes or None, "yaml"|"json",
+    diagnostics)``."""
+    text, diags = read_file(path, data)
     if text is None:
         return None, "yaml", diags
     if is_json(path, text):
@@ -625,8 +633,8 @@ def load_data(path: str) -> tuple[Any, str, list[Diagnostic]]:
     return data, "yaml", diags
 
 
-def load_template(path: str) -> tuple[Any, list[Diagnostic]]:
+def load_template(path: str, data: bytes | None = None) -> tuple[Any, list[Diagnostic]]:
     """Load and check one template: ``(docgen.model.Template or None, diagnostics)``."""
     from docgen.modelbuild import load_template as _load
 
-    return _load(path)
+    return _load(path, data)

@@ -446,8 +446,10 @@ def build_template(path: str, raw: Any, fmt: str) -> tuple[Template | None, list
     return template, ck.diags
 
 
-def load_template(path: str) -> tuple[Template | None, list[Diagnostic]]:
-    """Load and check one template file: ``(Template or None, diagnostics)``.
+def load_template(path: str, data: bytes | None = None
+                  ) -> tuple[Template | None, list[Diagnostic]]:
+    """Load and check one template file (or its bytes ``data``, already read):
+    ``(Template or None, diagnostics)``.
 
     The cyclic garbage collector is paused meanwhile: loading allocates tens of
     thousands of containers, none of them in a cycle (refcounting frees them), and the
@@ -457,7 +459,7 @@ def load_template(path: str) -> tuple[Template | None, list[Diagnostic]]:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        raw, fmt, diags = load_data(path)
+        raw, fmt, diags = load_data(path, data)
         if raw is None:
             return None, diags
         return build_template(path, raw, fmt)

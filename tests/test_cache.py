@@ -377,9 +377,9 @@ def test_one_stack_edit_reads_no_page_of_the_others(project: Path, rendered: lis
         opened.append(str(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", spy)
-    result = generate(load_config(str(project / "docgen.yml")))
-    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        m.setattr("builtins.open", spy)
+        result = generate(load_config(str(project / "docgen.yml")))
     assert result.changed and not result.errors
     runbooks = str(project / "docs" / "runbooks")
     assert not [f for f in opened if f.startswith((os.path.join(runbooks, "a"),
@@ -617,9 +617,9 @@ def test_noop_trusts_runbooks_without_reading_pages(project: Path, rendered: lis
         opened.append(str(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", spy)
-    result = generate(load_config(str(project / "docgen.yml")))
-    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        m.setattr("builtins.open", spy)
+        result = generate(load_config(str(project / "docgen.yml")))
     assert result.unchanged and not result.changed
     assert sorted(result.pages) == sorted(first)
     assert not [f for f in opened if f.endswith(".md") or f"{os.sep}pages{os.sep}" in f]
@@ -647,3 +647,34 @@ def test_inputs_changed_back_and_forth_keep_runbooks_right(project: Path,
     path.write_text(TEMPLATE_C)
     again, _ = run(project, rendered)
     assert again == first
+
+
+def test_each_template_is_read_once_and_those_bytes_are_parsed(
+        project: Path, rendered: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bytes hashed for the key are the bytes parsed: an edit made while a run is
+    under way shows in the next run, never half in this one."""
+    from docgen import generate as gen
+
+    path = project / "stacks" / "c.yaml"
+    opened: list[str] = []
+    real_open = open
+
+    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    real_load = gen._load_one
+
+    def edit_while_running(p: str, data: bytes | None = None) -> Any:
+        if p.endswith("c.yaml"):  # the run has read c.yaml already: edit it now
+            path.write_text(TEMPLATE_C.replace("Topic stack", "Edited topic stack"))
+        return real_load(p, data)
+
+    with monkeypatch.context() as m:
+        m.setattr("builtins.open", spy)
+        m.setattr(gen, "_load_one", edit_while_running)
+        first, _ = run(project, rendered)
+    assert opened.count(str(path)) == 1
+    assert "Topic stack" in first["c/index.md"] and "Edited" not in first["c/index.md"]
+    again, stacks = run(project, rendered)
+    assert stacks == {"", "c"} and "Edited topic stack" in again["c/index.md"]

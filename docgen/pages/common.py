@@ -41,8 +41,10 @@ def _render(value: Any) -> str:
 
 
 def rel_source(handbook: Handbook, path: str) -> str:
-    """A template path as the team sees it: relative to the project root."""
-    return _rel_source(path, handbook.project.root, os.getcwd())
+    """A template path as the team sees it: relative to the project root. (The working
+    folder matters only for a relative path: ``os.getcwd`` is a system call, and this
+    is asked for every resource row of every page.)"""
+    return _rel_source(path, handbook.project.root, "" if os.path.isabs(path) else os.getcwd())
 
 
 @lru_cache(maxsize=4096)
