@@ -71,7 +71,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from docgen.diagnostics import Diagnostic
@@ -541,7 +541,8 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
             and manifest["files"] == stats:  # nothing changed: read no page at all
         store.finish({k for k in load_keys if k})
         sets = {k: v for k, v in manifest["sets"].items()}
-        return Result(handbook, Pages({}, runbooks, _names(sets)), diags, invalid_ids,
+        return Result(handbook, Pages({}, runbooks, _names(sets), _names(sets)), diags,
+                      invalid_ids,
                       tree_key=tree_key, unchanged=True, sets=sets)
     intact = _intact_sets(manifest, stats) if manifest is not None else {}
 
@@ -578,13 +579,12 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
 
         rendered = render_stacks(handbook, missing, env, memo, done)
         for n, (got, receipt) in zip(missing, rendered, strict=True):
+            # a worker that wrote a stack's pages sends back their names and file
+            # stats, not their text (write_tree moves the files into place)
             fresh.update(got)
-            sets[stack_keys[n]] = sorted(got)
-            if prestaged is not None:
-                if receipt is None:
-                    prestaged = None  # a write failed: write_tree looks at the folder
-                else:
-                    prestaged.update(receipt)
+            sets[stack_keys[n]] = sorted(got or receipt)
+            if prestaged is not None and receipt is not None:
+                prestaged.update(receipt)
         if hb_key not in intact:
             hb_pages = render_handbook_pages(handbook, env, memo)
             fresh.update(hb_pages)
@@ -597,7 +597,9 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
         if key in intact:
             sets[key] = intact[key]
     store.finish({k for k in load_keys if k})
-    return Result(handbook, Pages(fresh, runbooks, _names(sets)), diags, invalid_ids,
+    on_disk = _names({k: v for k, v in intact.items() if k in sets})
+    return Result(handbook, Pages(fresh, runbooks, _names(sets), on_disk, prestage),
+                  diags, invalid_ids,
                   tree_key=tree_key if not store.tainted else "", sets=sets,
                   prestaged=prestaged)
 
@@ -656,17 +658,21 @@ def record_tree(project: ProjectConfig, result: Any, folder: str,
 
 
 class Pages(Mapping[str, str]):
-    """A run's pages: those rendered by this run (``fresh``, in memory) and those that
-    ``runbooks/`` already holds as written (read from the file only when someone asks:
-    ``--check``; writing links them, the plugin needs only names)."""
+    """A run's pages, by where their text is: rendered by this process (``fresh``, in
+    memory), written by a worker into the prestage folder (``prestaged``: the text did
+    not travel back; it is read there, or in ``folder`` once that folder became the new
+    tree), or already in ``folder`` as written by an earlier run (``on_disk``: the
+    manifest says so; writing links them). Texts not in memory are read only when
+    someone asks (``--check``); writing and the plugin need only names."""
 
-    def __init__(self, fresh: dict[str, str], folder: str, names: Sequence[str]) -> None:
+    def __init__(self, fresh: dict[str, str], folder: str, names: Sequence[str],
+                 on_disk: Collection[str] = (), prestaged: str | None = None) -> None:
         self.fresh = fresh
         self.folder = folder
         self.names = list(names)
         self._set = set(self.names)
-        #: the pages whose file in ``folder`` is known to hold them
-        self.on_disk = self._set.difference(fresh)
+        self.on_disk = set(on_disk).difference(fresh)
+        self.prestaged = prestaged
 
     def __getitem__(self, rel: str) -> str:
         text = self.fresh.get(rel)
@@ -674,7 +680,12 @@ class Pages(Mapping[str, str]):
             return text
         if rel not in self._set:
             raise KeyError(rel)
-        with open(os.path.join(self.folder, *rel.split("/")), encoding="utf-8") as fh:
+        parts = rel.split("/")
+        if self.prestaged and rel not in self.on_disk:
+            with contextlib.suppress(FileNotFoundError), \
+                    open(os.path.join(self.prestaged, *parts), encoding="utf-8") as fh:
+                return fh.read()
+        with open(os.path.join(self.folder, *parts), encoding="utf-8") as fh:
             return fh.read()
 
     def __contains__(self, rel: object) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import os
 import shutil
 import tempfile
@@ -270,6 +271,15 @@ def _files(folder: str) -> dict[str, int]:
     return out
 
 
+def _same_files(a: str, b: str) -> bool:
+    try:
+        with open(a, "rb") as fa:
+            data = fa.read()
+    except OSError:
+        return False
+    return _same_bytes(b, data)
+
+
 def _same_bytes(path: str, data: bytes) -> bool:
     try:
         with open(path, "rb") as fh:
@@ -287,8 +297,17 @@ def _adopt(prestaged: str, staging: str, encoded: dict[str, bytes],
     this run's processes and only this user can write it (mkdtemp: 0700); the size
     check catches a write cut short. ``written``: what those processes report having
     written completely (then the folder holds exactly that, and is not walked)."""
-    found = ({rel: st[0] for rel, st in written.items()} if written is not None
-             else _files(prestaged))
+    if written is not None:  # exactly these files are complete (a failed stack's
+        # other pages, if any, are overwritten from their text by write_tree)
+        if not written:
+            return {}
+        if not os.path.isdir(prestaged):  # their text is only there: nothing to write
+            raise FileNotFoundError(errno.ENOENT, "pages written by the workers are gone",
+                                    prestaged)
+        os.rmdir(staging)
+        os.rename(prestaged, staging)
+        return dict(written)
+    found = _files(prestaged)
     if not found:
         return {}
     os.rmdir(staging)
@@ -297,7 +316,7 @@ def _adopt(prestaged: str, staging: str, encoded: dict[str, bytes],
     for rel, size in found.items():
         full = os.path.join(staging, *rel.split("/"))
         if rel in encoded and len(encoded[rel]) == size:
-            ready[rel] = written[rel] if written is not None else _stat(full)
+            ready[rel] = _stat(full)
         else:
             os.unlink(full)
     return ready
@@ -353,10 +372,18 @@ def write_tree(docs_dir: str, tree: Mapping[str, str], keep: Sequence[str] = (),
         carried = {rel for rel in current
                    if rel not in tree and prefixes and rel.startswith(prefixes)}
         known = {rel for rel in known if rel in current}
-        encoded = {rel: tree[rel].encode("utf-8") for rel in tree if rel not in known}
+        pre = written if prestaged and written is not None else {}
+        # pages written by the workers are compared file to file (their text is not
+        # here); the rest are encoded, and read back only when the sizes match
+        encoded = {rel: tree[rel].encode("utf-8") for rel in tree
+                   if rel not in known and rel not in pre}
         unchanged = known | {rel for rel, data in encoded.items()
                              if current.get(rel) == len(data)
                              and _same_bytes(os.path.join(target, *rel.split("/")), data)}
+        unchanged |= {rel for rel, st in pre.items()
+                      if current.get(rel) == st[0] and _same_files(
+                          os.path.join(prestaged, *rel.split("/")),  # type: ignore[arg-type]
+                          os.path.join(target, *rel.split("/")))}
         if set(current) == set(tree) | carried and len(unchanged) == len(tree):
             if record is not None:
                 record(target, None)
@@ -372,7 +399,9 @@ def write_tree(docs_dir: str, tree: Mapping[str, str], keep: Sequence[str] = (),
                     parts = rel.split("/")
                     files[rel] = _place(os.path.join(target, *parts),
                                         os.path.join(staging, *parts),
-                                        None if rel in unchanged else encoded[rel], made)
+                                        None if rel in unchanged and rel not in pre
+                                        else encoded.get(rel) or tree[rel].encode("utf-8"),
+                                        made)
             for rel in sorted(carried):
                 parts = rel.split("/")
                 files[rel] = _place(os.path.join(target, *parts),

@@ -82,7 +82,7 @@ _SHARED: dict[str, Any] = {}
 
 
 #: Called as ``done(stack index, pages)`` in whichever process rendered the stack; what
-#: it returns (a receipt) travels back with the pages.
+#: it returns (a receipt) travels back, instead of the pages' text when it is not None.
 Done = Callable[[int, dict[str, str]], Any]
 Rendered = tuple[dict[str, str], Any]  # a stack's pages and done's receipt
 
@@ -109,11 +109,14 @@ def _render_with_facts(handbook: model.Handbook, index: int, env: Any,
 
 
 def _render_one(index: int) -> tuple[Rendered, dict[Any, Any]]:
+    """In a worker. When ``done`` delivered the pages (its receipt is not None: it wrote
+    them), their text stays here: 26 MB for the corpus, pickled, sent and decoded for
+    nothing."""
     memo = _SHARED["memo"]
     since = len(memo)
-    rendered = _render_with_facts(_SHARED["handbook"], index, _SHARED["env"], memo,
-                                  _SHARED["done"])
-    return rendered, _new_facts(memo, since)
+    pages, receipt = _render_with_facts(_SHARED["handbook"], index, _SHARED["env"], memo,
+                                        _SHARED["done"])
+    return ((pages if receipt is None else {}), receipt), _new_facts(memo, since)
 
 
 def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,

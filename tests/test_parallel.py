@@ -172,3 +172,29 @@ def test_validate_in_workers_equals_serial(tmp_path: Path,
     assert "duplicate key 'B'" in serial.output and "Nope" in serial.output
     assert "warning" in serial.output
     assert two.output == serial.output
+
+
+def test_generate_in_workers_writes_the_serial_pages(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     no_cache: None) -> None:
+    """``generate`` with workers: they write the pages into the prestage folder and
+    send back names and file stats, not text. The tree on disk is the serial one, the
+    result reads those pages back, and a second run finds nothing to rewrite (it
+    compares the workers' files with the tree file to file)."""
+    from docgen.generate import generate, read_tree
+
+    files = sample_templates(8)
+    monkeypatch.setattr(parallel, "MIN_STACKS_FOR_POOL", 2)
+    serial = run(1, files, tmp_path / "serial", monkeypatch)
+    monkeypatch.setenv("DOCGEN_JOBS", "2")
+    project = default_project(str(tmp_path / "p"), str(tmp_path / "p" / "docs"))
+    result = generate(project, files)
+    assert result.changed and not result.errors
+    runbooks = tmp_path / "p" / "docs" / "runbooks"
+    assert read_tree(str(runbooks)) == serial
+    assert len(result.pages.fresh) < len(serial)  # type: ignore[attr-defined]
+    assert dict(result.pages) == serial
+    inodes = {p: p.stat().st_ino for p in runbooks.rglob("*.md")}
+    again = generate(project, files)
+    assert not again.changed
+    assert {p: p.stat().st_ino for p in runbooks.rglob("*.md")} == inodes
