@@ -126,10 +126,11 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
 
     With enough stacks, forked workers render them: they inherit the loaded handbook,
     the Jinja environment and the memo of analyses already computed (by the first
-    stack, rendered here), and only page text and the stacks' facts for the handbook
-    pages (``render.stack_facts``) travel back, into ``memo``. Each page depends only
-    on its inputs and pages come back in input order, so the output is the serial
-    output, byte for byte.
+    stack, rendered here), and only the pages (their text, or just ``done``'s receipt
+    when that wrote them) and the stacks' facts for the handbook pages
+    (``render.stack_facts``, into ``memo``) travel back. Each page depends only on its
+    inputs and results come back in input order, so the output is the serial output,
+    byte for byte.
     ``done`` runs right after each stack in the process that rendered it (it writes the
     pages into the prestage folder: the writing is spread over the workers too).
     """
