@@ -150,14 +150,18 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
     _SHARED.update(handbook=handbook, env=env, memo=memo, done=done)
     gc.freeze()  # the collector would touch every inherited object: copy-on-write copies
     try:
-        rest = indices[1:]
-        chunk = max(1, len(rest) // (n * 8))
-        out = [first]
+        # Largest first, in small chunks: the run ends when the last worker does, so
+        # the big templates must not come last (a longest-first schedule); results are
+        # put back in input order.
+        rest = sorted(indices[1:], key=lambda i: -len(handbook.stacks[i].template.resources))
+        chunk = max(1, len(rest) // (n * 16))
+        got: dict[int, Rendered] = {indices[0]: first}
         with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-            for rendered, facts in pool.map(_render_one, rest, chunksize=chunk):
-                out.append(rendered)
+            for i, (rendered, facts) in zip(rest, pool.map(_render_one, rest, chunksize=chunk),
+                                            strict=True):
+                got[i] = rendered
                 memo.update(facts)  # for the handbook pages, rendered next
-        return out
+        return [got[i] for i in indices]
     finally:
         gc.unfreeze()
         _SHARED.clear()
