@@ -322,7 +322,7 @@ class Store:
         self.folder = folder if folder and self.secret else ""
         self.loads: dict[str, Any] = {}
         self.loads_dirty = False
-        self._facts: dict[str, dict[Any, Any]] | None = None
+        self._facts: dict[str, bytes] | None = None
         self.used_facts: set[str] = set()
         self.facts_dirty = False
         self.tainted = False  # an input changed during the run: store nothing
@@ -369,7 +369,8 @@ class Store:
             return None
         return data
 
-    def _all_facts(self) -> dict[str, dict[Any, Any]]:
+    def _all_facts(self) -> dict[str, bytes]:
+        """Stack key -> that stack's facts, pickled (read one by one, when asked)."""
         if self._facts is None:
             self._facts = {}
             body = self._read_bytes("facts.pickle") if self.folder else None
@@ -383,18 +384,39 @@ class Store:
                         IndexError, KeyError, pickle.UnpicklingError):
                     facts = None  # a stale or corrupt file: ignored
                 if isinstance(facts, dict):
-                    self._facts = facts
+                    self._facts = {k: v for k, v in facts.items() if isinstance(v, bytes)}
         return self._facts
 
     def get_facts(self, key: str) -> dict[Any, Any]:
         """The stack facts kept under a stack key (``PageContext.stack_fact``)."""
         self.used_facts.add(key)
-        facts = self._all_facts().get(key)
+        blob = self._all_facts().get(key)
+        if blob is None:
+            return {}
+        import pickle
+
+        try:  # the whole file's MAC was checked when it was read
+            facts = pickle.loads(blob)
+        except (ValueError, EOFError, AttributeError, ImportError, TypeError,
+                IndexError, KeyError, pickle.UnpicklingError):
+            return {}
         return facts if isinstance(facts, dict) else {}
 
     def put_facts(self, key: str, facts: dict[Any, Any]) -> None:
-        if not self.tainted and facts:
-            self._all_facts()[key] = facts
+        if self.tainted or not facts:
+            return
+        import pickle
+
+        try:
+            blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return  # a fact that cannot be kept is computed again next time
+        self.put_facts_blob(key, blob)
+
+    def put_facts_blob(self, key: str, blob: bytes) -> None:
+        """Facts already pickled (by the worker that computed them)."""
+        if not self.tainted:
+            self._all_facts()[key] = blob
             self.used_facts.add(key)
             self.facts_dirty = True
 
@@ -428,11 +450,8 @@ class Store:
             import pickle
 
             live = {k: v for k, v in self._all_facts().items() if k in self.used_facts}
-            try:
-                body = pickle.dumps(live, protocol=pickle.HIGHEST_PROTOCOL)
-            except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-                return  # a fact that cannot be kept is computed again next time
-            self._write_bytes("facts.pickle", body)
+            self._write_bytes("facts.pickle", pickle.dumps(live,
+                                                           protocol=pickle.HIGHEST_PROTOCOL))
         for legacy in ("pages", "facts"):  # the per-stack files of earlier versions
             with contextlib.suppress(OSError):
                 if os.path.isdir(os.path.join(self.folder, legacy)):
@@ -577,7 +596,8 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
         def done(n: int, got: dict[str, str]) -> dict[str, list[int]] | None:
             return prestage_pages(prestage, got) if prestage else None  # (in the worker)
 
-        rendered = render_stacks(handbook, missing, env, memo, done)
+        sent: dict[str, tuple[bytes, frozenset[Any]]] = {}  # facts pickled by workers
+        rendered = render_stacks(handbook, missing, env, memo, done, sent)
         for n, (got, receipt) in zip(missing, rendered, strict=True):
             # a worker that wrote a stack's pages sends back their names and file
             # stats, not their text (write_tree moves the files into place)
@@ -589,7 +609,7 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
             hb_pages = render_handbook_pages(handbook, env, memo)
             fresh.update(hb_pages)
             sets[hb_key] = sorted(hb_pages)
-        _keep_facts(store, memo, kept, keys)  # those of this run
+        _keep_facts(store, memo, kept, keys, sent)  # those of this run
     else:
         for key in (*stack_keys, _h("surface-facts", gkey, cross)):
             store.used_facts.add(key)  # still live: kept by finish()
@@ -699,16 +719,22 @@ class Pages(Mapping[str, str]):
 
 
 def _keep_facts(store: Store, memo: dict[Any, Any], kept: dict[str, dict[Any, Any]],
-                keys: dict[str, str]) -> None:
+                keys: dict[str, str],
+                blobs: Mapping[str, tuple[bytes, frozenset[Any]]]) -> None:
     """Store each stack's facts computed in this run (with those it already had), and
-    the surface facts (filed under the pseudo stack id ``SURFACE``)."""
+    the surface facts (filed under the pseudo stack id ``SURFACE``). A stack's facts
+    as its worker pickled them are stored as they are, unless this process added some."""
     fresh: dict[str, dict[Any, Any]] = {}
     for key, value in memo.items():
         if isinstance(key, tuple) and len(key) == 3 and key[0] == FACT and key[2] in keys:
             if key not in kept.get(key[2], {}):
                 fresh.setdefault(key[2], {})[key] = value
     for stack_id, facts in fresh.items():
-        store.put_facts(keys[stack_id], {**kept.get(stack_id, {}), **facts})
+        sent = blobs.get(stack_id)
+        if sent is not None and not kept.get(stack_id) and sent[1] == facts.keys():
+            store.put_facts_blob(keys[stack_id], sent[0])
+        else:
+            store.put_facts(keys[stack_id], {**kept.get(stack_id, {}), **facts})
 
 
 def preload(lazy: Sequence[Stack]) -> None:

@@ -108,19 +108,33 @@ def _render_with_facts(handbook: model.Handbook, index: int, env: Any,
     return pages, (done(index, pages) if done is not None else None)
 
 
-def _render_one(index: int) -> tuple[Rendered, dict[Any, Any]]:
+#: A stack's facts as sent by a worker: pickled once there (the parent reads them for
+#: the handbook pages and the cache stores these very bytes), and their keys.
+FactsBlobs = dict[str, bytes]
+
+
+def _render_one(index: int) -> tuple[Rendered, FactsBlobs]:
     """In a worker. When ``done`` delivered the pages (its receipt is not None: it wrote
     them), their text stays here: 26 MB for the corpus, pickled, sent and decoded for
-    nothing."""
+    nothing. The new facts go back pickled per stack id (see :data:`FactsBlobs`)."""
+    import pickle
+
     memo = _SHARED["memo"]
     since = len(memo)
     pages, receipt = _render_with_facts(_SHARED["handbook"], index, _SHARED["env"], memo,
                                         _SHARED["done"])
-    return ((pages if receipt is None else {}), receipt), _new_facts(memo, since)
+    by_stack: dict[str, dict[Any, Any]] = {}
+    for key, value in _new_facts(memo, since).items():
+        by_stack.setdefault(key[2] if len(key) == 3 else "", {})[key] = value
+    blobs = {sid: pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+             for sid, facts in by_stack.items()}
+    return ((pages if receipt is None else {}), receipt), blobs
 
 
 def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
-                  memo: dict[Any, Any], done: Done | None = None) -> list[Rendered]:
+                  memo: dict[Any, Any], done: Done | None = None,
+                  facts_blobs: dict[str, tuple[bytes, frozenset[Any]]] | None = None
+                  ) -> list[Rendered]:
     """Pages of ``handbook.stacks[i]`` for each index, in order (each with the
     receipt ``done`` returned for it).
 
@@ -133,6 +147,8 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
     byte for byte.
     ``done`` runs right after each stack in the process that rendered it (it writes the
     pages into the prestage folder: the writing is spread over the workers too).
+    ``facts_blobs`` receives, per stack id, the pickled facts a worker sent and their
+    keys (the cache stores those bytes instead of pickling the facts again).
     """
     def one(i: int) -> Rendered:
         return _render_with_facts(handbook, i, env, memo, done)
@@ -142,6 +158,7 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
     if ctx is None:
         return [one(i) for i in indices]
     import gc
+    import pickle
     from concurrent.futures import ProcessPoolExecutor
 
     # The first stack renders here: it warms every lazy cache (compiled page templates,
@@ -157,10 +174,14 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
         chunk = max(1, len(rest) // (n * 16))
         got: dict[int, Rendered] = {indices[0]: first}
         with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-            for i, (rendered, facts) in zip(rest, pool.map(_render_one, rest, chunksize=chunk),
+            for i, (rendered, blobs) in zip(rest, pool.map(_render_one, rest, chunksize=chunk),
                                             strict=True):
                 got[i] = rendered
-                memo.update(facts)  # for the handbook pages, rendered next
+                for sid, blob in blobs.items():
+                    facts = pickle.loads(blob)
+                    memo.update(facts)  # for the handbook pages, rendered next
+                    if facts_blobs is not None:
+                        facts_blobs[sid] = (blob, frozenset(facts))
         return [got[i] for i in indices]
     finally:
         gc.unfreeze()

@@ -198,3 +198,47 @@ def test_generate_in_workers_writes_the_serial_pages(tmp_path: Path,
     again = generate(project, files)
     assert not again.changed
     assert {p: p.stat().st_ino for p in runbooks.rglob("*.md")} == inodes
+
+
+def _edit_after_first_run(root: Path, files: list[str], jobs: int,
+                          monkeypatch: pytest.MonkeyPatch) -> tuple[set[str], dict[str, str]]:
+    """Copy ``files`` under ``root``, generate with ``jobs`` and the cache, edit the last
+    template, generate in one process: (templates parsed by that run, pages on disk)."""
+    import shutil
+
+    from docgen.generate import generate, read_tree
+
+    (root / "stacks").mkdir(parents=True)
+    copies = []
+    for n, f in enumerate(files):
+        copy = root / "stacks" / f"t{n}{Path(f).suffix}"
+        shutil.copy(f, copy)
+        copies.append(str(copy))
+    monkeypatch.setenv("DOCGEN_JOBS", str(jobs))
+    project = default_project(str(root), str(root / "docs"))
+    assert not generate(project, copies).errors
+    edited = Path(copies[-1])
+    edited.write_text(edited.read_text() + "\n")
+    monkeypatch.setenv("DOCGEN_JOBS", "1")
+    result = generate(project, copies)
+    assert result.handbook is not None and not result.errors
+    parsed = {Path(s.config.template_path).name for s in result.handbook.stacks
+              if s.is_loaded}  # type: ignore[attr-defined]
+    return parsed, read_tree(str(root / "docs" / "runbooks"))
+
+
+def test_facts_pickled_by_workers_serve_the_next_run(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers send each stack's facts pickled; the cache stores those bytes as they
+    are. After a one-template edit the handbook pages are made from them exactly as
+    from facts kept by a one-process run: the same few templates parsed (the edited
+    one, and those the example's DR procedure follows), the same pages."""
+    files = sample_templates(8)
+    monkeypatch.setattr(parallel, "MIN_STACKS_FOR_POOL", 2)
+    monkeypatch.setenv("DOCGEN_CACHE", "1")
+    monkeypatch.setenv("DOCGEN_CACHE_DIR", str(tmp_path / "user-cache"))
+    parsed_two, pages_two = _edit_after_first_run(tmp_path / "two", files, 2, monkeypatch)
+    parsed_one, pages_one = _edit_after_first_run(tmp_path / "one", files, 1, monkeypatch)
+    assert f"t{len(files) - 1}{Path(files[-1]).suffix}" in parsed_two
+    assert parsed_two == parsed_one and len(parsed_two) < len(files)
+    assert pages_two == pages_one
