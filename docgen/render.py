@@ -73,10 +73,11 @@ def _numbered(items: Sequence[Any]) -> str:
     return "".join(f"{i}. {escape.md(item)}\n" for i, item in enumerate(items, 1))
 
 
-def _code_list(items: Sequence[Any], none_text: str = "") -> str:
-    """Values as inline code separated by commas, ``none_text`` when there are none
-    (the ``list_or_none`` macro of ``macros.md.j2``, as a filter: cheaper per call)."""
-    return ", ".join(escape.code(i) for i in items) if items else f"{none_text}"
+def _code_list(items: Sequence[Any], none_text: str = "", sep: str = ", ") -> str:
+    """Values as inline code separated by ``sep`` (commas), ``none_text`` when there are
+    none (the ``list_or_none`` macro of ``macros.md.j2``, as a filter: cheaper per call
+    than a macro or a Jinja loop, whose ``loop.last`` costs a LoopContext per list)."""
+    return sep.join(escape.code(i) for i in items) if items else f"{none_text}"
 
 
 def _commands(blocks: Sequence[Any], lang: str = "bash") -> str:

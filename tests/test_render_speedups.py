@@ -69,6 +69,18 @@ def test_code_list_filter_is_the_macro(items: list[Any], none_text: str) -> None
 
 
 @settings(max_examples=150, deadline=None)
+@given(st.lists(TEXT | st.integers(), max_size=4), st.sampled_from(["", "—", "none"]),
+       st.sampled_from([", ", "<br>", " → "]))
+def test_code_list_filter_is_the_loop(items: list[Any], none_text: str, sep: str) -> None:
+    """The Jinja loops the page templates had, inline code joined by ``sep``."""
+    env = environment()
+    loop = ("<{% for i in items %}{{ i|code }}{% if not loop.last %}" + sep +
+            "{% endif %}{% else %}" + none_text + "{% endfor %}>")
+    new = '<{{ items|code_list("' + none_text + '", "' + sep + '") }}>'
+    assert env.from_string(new).render(items=items) == env.from_string(loop).render(items=items)
+
+
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.fixed_dictionaries({"url": st.just("") | TEXT, "text": TEXT}), max_size=3),
        st.lists(TEXT, max_size=4))
 def test_sources_and_numbered_filters_are_the_macros(sources: list[dict[str, str]],
