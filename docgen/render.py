@@ -123,6 +123,13 @@ class _Environment(jinja2.Environment):
     no attributes besides its methods, so looking the key up first gives the same result
     without the exception."""
 
+    def make_globals(self, d: Mapping[str, Any] | None) -> Any:
+        """A plain dict where Jinja makes a ChainMap (template globals over the
+        environment's): every render copies it into the page's context, and copying a
+        ChainMap runs Python code per key. The environment's globals never change after
+        :func:`environment` made it, which is what the ChainMap would track."""
+        return {**self.globals, **(d or {})}
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
             try:
