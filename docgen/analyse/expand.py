@@ -86,6 +86,8 @@ class Expander:
     #: for callers that expand the same tree repeatedly (the security checks of one
     #: resource): their key -> the variants, computed once
     memo: dict[Any, list[tuple[Env, Any]]] = field(default_factory=dict)
+    #: for callers that work on those variants (the security check functions): theirs
+    scratch: dict[Any, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._params = {p.name: p for p in self.template.parameters}

@@ -259,6 +259,7 @@ def exposure_rows(template: Template, findings: Sequence[Finding]) -> tuple[Expo
                 if res.type.endswith("Ingress")
                 else (value if isinstance(value, list) else [])
             )
+            when = None  # the variant's choices, described once (groups have many rules)
             for rule in rules:
                 if not isinstance(rule, Mapping):
                     continue
@@ -267,7 +268,8 @@ def exposure_rows(template: Template, findings: Sequence[Finding]) -> tuple[Expo
                     continue
                 source, computed = opened
                 text = f"{describe_range(rule)} from {source or computed}"
-                when = "; ".join(describe_choice(c, template) for c in env)
+                if when is None:
+                    when = "; ".join(describe_choice(c, template) for c in env)
                 status = DEPENDS if computed is not None or when else OPEN
                 seen.setdefault(text, status)
         for text, status in seen.items():

@@ -272,8 +272,10 @@ def _variant_tree(resource: Resource, keys: set[str] | None) -> dict[str, Any]:
 
 
 def _run_variant(
-    check: Check, variant: Mapping[str, Any], resource: Resource, template: Template
+    check: Check, variant: Mapping[str, Any], resource: Resource, template: Template,
+    cache: dict[Any, Any] | None = None,
 ) -> tuple[str, str, tuple[str | int, ...], Default | None]:
+    """One check on one variant; ``cache``: what the functions of one template share."""
     ev = _Eval(check, variant, resource, template)
     applies = ev.tri(check.applies_when)
     if applies is cond.Tri.FALSE:
@@ -281,13 +283,15 @@ def _run_variant(
     ev.notes.clear()
     if check.function is not None:
         ctx = FnContext(
-            resource, variant.get("Properties", {}), template, check.args, default=ev.default_for
+            resource, variant.get("Properties", {}), template, check.args, default=ev.default_for,
+            cache={} if cache is None else cache,
         )
         res: FnResult = FUNCTIONS[check.function](ctx)
         return res.status, res.detail, res.path, ev.used_default
     assert check.expect is not None
     result = ev.tri(check.expect)
-    status = {cond.Tri.TRUE: PASS, cond.Tri.FALSE: FAIL, cond.Tri.DEPENDS: UNKNOWN}[result]
+    # identity tests, not a dict: an Enum's __hash__ runs Python code
+    status = PASS if result is cond.Tri.TRUE else FAIL if result is cond.Tri.FALSE else UNKNOWN
     detail = "; ".join(dict.fromkeys(ev.notes))
     return status, detail, (), ev.used_default
 
@@ -345,7 +349,8 @@ def evaluate_check(
         variants = expander.memo[memo_key] = expander.expand(_variant_tree(resource, keys))
     outcomes: list[tuple[Env, str, str, tuple[str | int, ...], Default | None]] = []
     for env, variant in variants:
-        outcomes.append((env, *_run_variant(check, variant, resource, template)))
+        outcomes.append((env, *_run_variant(check, variant, resource, template,
+                                            expander.scratch)))
     statuses = {o[1] for o in outcomes}
     first_bad = next((o for o in outcomes if o[1] == FAIL), None) or outcomes[0]
     path = first_bad[3] or (tuple(check.path.split(".")) if check.path else ())

@@ -41,6 +41,8 @@ class FnContext:
     args: Mapping[str, Any]
     #: looks up the documented default for a path (records that it was used)
     default: Callable[[str], Any] = field(default=lambda path: ABSENT)
+    #: scratch space shared by the checks of one template (see ``_open_rules``)
+    cache: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,25 @@ def describe_range(rule: Mapping[str, Any]) -> str:
     return f"{proto} {lo}" if lo == hi else f"{proto} {lo}-{hi}"
 
 
+def _open_rules(ctx: FnContext) -> list[tuple[tuple[str | int, ...], Mapping[str, Any],
+                                               tuple[str, str | None],
+                                               tuple[int, int] | None]]:
+    """(path, rule, ``open_ingress``, ``port_range``) of the rules open to the internet.
+    Several checks (one per port list) read the same variant of a security group, and a
+    group can have hundreds of rules: scanned once per variant (the variant is kept with
+    the answer, so its id cannot be reused)."""
+    key = ("open ingress", id(ctx.props))
+    hit = ctx.cache.get(key)
+    if hit is None or hit[0] is not ctx.props:
+        rules = []
+        for path, rule in _ingress_rules(ctx):
+            opened = open_ingress(rule)
+            if opened is not None:
+                rules.append((path, rule, opened, port_range(rule)))
+        hit = ctx.cache[key] = (ctx.props, rules)
+    return hit[1]  # type: ignore[no-any-return]
+
+
 def sg_ingress_open(ctx: FnContext) -> FnResult:
     """Ingress from 0.0.0.0/0 or ::/0. ``args.ports``: fail only when the opened range
     covers one of these ports (ranges and all-traffic rules count); ``args.allowed_ports``:
@@ -143,11 +164,7 @@ def sg_ingress_open(ctx: FnContext) -> FnResult:
     bad: list[str] = []
     unsure: list[str] = []
     first: tuple[str | int, ...] = ()
-    for path, rule in _ingress_rules(ctx):
-        opened = open_ingress(rule)
-        if opened is None:
-            continue
-        rng = port_range(rule)
+    for path, rule, opened, rng in _open_rules(ctx):
         if rng is None and ports:
             continue
         lo, hi = rng if rng is not None else (0, 0)
