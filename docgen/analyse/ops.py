@@ -95,7 +95,9 @@ class Block:
         return self.script().render()
 
 
+@lru_cache(maxsize=4096)
 def _comment(text: str) -> str:
+    """``text`` on one line; memoised: the same step texts head blocks of every stack."""
     return " ".join(text.split())
 
 

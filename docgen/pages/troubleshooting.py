@@ -51,25 +51,46 @@ def per_target(stack: Stack, ts: Sequence[stackinfo.Target],
     return tabs(out)
 
 
+#: The list placeholders of stack-state commands: one command per candidate resource.
+LISTS = ("skippable", "retainable")
+
+
+def _list_keys(ctx: PageContext, record: kb_ops.Record) -> tuple[list[str | None], set[str]]:
+    """Per step of a stack-state record, the first list placeholder (``{skippable}``,
+    ``{retainable}``) its command names, or None; and every one the record names.
+    Once per record and run (the record is kept with the answer: keyed by its id)."""
+    key = ("stack-state list placeholders", id(record))
+    hit = ctx.memo.get(key)
+    if hit is None or hit[0] is not record:
+        per_step: list[str | None] = []
+        uses: set[str] = set()
+        for step in record.steps:
+            values = [v for _, vs in step.command.options for v in vs] if step.command else []
+            named = [k for k in LISTS if any("{" + k + "}" in v for v in values)]
+            per_step.append(named[0] if named else None)
+            uses.update(named)
+        hit = ctx.memo[key] = (record, per_step, uses)
+    return hit[1], hit[2]
+
+
 def _state_blocks(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops.Record,
-                  lists: Mapping[str, Sequence[str]]) -> list[Tab]:
+                  lists: Mapping[str, Sequence[str]], keys: Sequence[str | None]) -> list[Tab]:
     """Steps of a stack-state record; a step naming ``{skippable}``/``{retainable}``
-    becomes one command per candidate resource (name only those that really failed)."""
+    (``keys``: per step) becomes one command per candidate resource (name only those
+    that really failed)."""
 
     def build(t: stackinfo.Target, block: a.Block) -> None:
-        for i, step in enumerate(record.steps, 1):
+        scope = a.Scope(stack, t)
+        for i, (step, key) in enumerate(zip(record.steps, keys, strict=True), 1):
             if step.command is None:
                 continue
-            keys = [k for k in lists if any("{" + k + "}" in v
-                                            for _, vs in step.command.options for v in vs)]
-            if not keys:
-                a.steps_block([step], a.Scope(stack, t), block, start=i)
+            if key is None:
+                a.steps_block([step], scope, block, start=i)
                 continue
-            for name in lists[keys[0]]:
-                scope = a.Scope(stack, t, stack.template.resource(name),
-                                lists={keys[0]: [name]})
+            for name in lists[key]:
+                one = a.Scope(stack, t, stack.template.resource(name), lists={key: [name]})
                 try:
-                    command = a.instantiate(step.command, scope, block)
+                    command = a.instantiate(step.command, one, block)
                 except a.Unresolved:
                     continue
                 if command is not None:
@@ -92,16 +113,15 @@ def stack_states(ctx: PageContext, kb: kb_ops.OpsKnowledge,
     assert stack is not None
     skip = a.recovery_candidates(kb, stack.template, "skip_update_rollback")
     retain = a.recovery_candidates(kb, stack.template, "retain_on_delete")
-    lists = {"skippable": [x.resource.logical_id for x in skip],
-             "retainable": [x.resource.logical_id for x in retain]}
+    lists = dict(zip(LISTS, ([x.resource.logical_id for x in skip],
+                             [x.resource.logical_id for x in retain]), strict=True))
     find = None
     states = []
     for record in kb.of_kind("stack_state"):
+        keys, uses = _list_keys(ctx, record)
         entry = {"state": record.state, "text": record.text, "steps": step_texts(record.steps),
-                 "blocks": _state_blocks(stack, ts, record, lists),
+                 "blocks": _state_blocks(stack, ts, record, lists, keys),
                  "sources": sources(record), "candidates": [], "candidate_kind": ""}
-        uses = {k for k in lists for s in record.steps if s.command
-                for _, vs in s.command.options for v in vs if "{" + k + "}" in v}
         if "skippable" in uses:
             entry.update(candidates=_candidates(skip), candidate_kind="skip")
         elif "retainable" in uses:
