@@ -9,6 +9,7 @@ from the knowledge base's structured command specs for one deployment target
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
@@ -815,10 +816,17 @@ def alarm_actions(alarms: Sequence[TemplateAlarm], template: Template) -> Any:
 _NAME = re.compile(r"^[A-Za-z0-9:.]+$")  # safe as a bare YAML scalar after a short tag
 
 
+@lru_cache(maxsize=4096)
+def _yaml_str(text: str) -> str:
+    """A string as a YAML (JSON) scalar; memoised: the alarm records' texts, metric
+    names and statistics repeat in the snippet of every stack."""
+    return json.dumps(text)
+
+
 def _yaml_expr(value: Any) -> str:
     """One CloudFormation value in YAML short form (``!Ref X``, ``!GetAtt A.B``, ``!Sub``)."""
-    import json
-
+    if type(value) is str:
+        return _yaml_str(value)
     fn = intrinsic(value)
     if fn is not None:
         name, arg = fn

@@ -251,21 +251,22 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
     from docgen.pages import deployment_order as order_page  # imports this module
 
     result = order_page.deployment_order(ctx)
-    parent = result.parent_of(stack.id)
+    sid = stack.id  # a property: read once, not once per item of the scans below
+    parent = result.parent_of(sid)
     order = {
-        "position": result.position(stack.id), "total": len(result.order),
-        "depends_on": [order_page.edge_item(e) for e in result.depends_on(stack.id)],
-        "dependents": [order_page.edge_item(e) for e in result.dependents(stack.id)],
+        "position": result.position(sid), "total": len(result.order),
+        "depends_on": [order_page.edge_item(e) for e in result.depends_on(sid)],
+        "dependents": [order_page.edge_item(e) for e in result.dependents(sid)],
         "nested_in": {"parent": parent[0], "logical_id": parent[1]} if parent else None,
         "again_after": [{"from_stack": f.from_stack, "parameter": f.parameter,
                          "output": f.output, "confirmed": f.source == "config"}
                         for f in (*result.follow_ups, *result.hints)
-                        if f.stack == stack.id and f.second_pass],
+                        if f.stack == sid and f.second_pass],
         "feeds_again": [{"stack": f.stack, "parameter": f.parameter, "output": f.output}
                         for f in (*result.follow_ups, *result.hints)
-                        if f.from_stack == stack.id and f.second_pass],
+                        if f.from_stack == sid and f.second_pass],
         "dangling": [{"expression": d.expression, "names": list(d.names)}
-                     for d in result.dangling if d.stack == stack.id],
+                     for d in result.dangling if d.stack == sid],
         "multi": len(result.order) > 1,
     }
 

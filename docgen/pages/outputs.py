@@ -58,8 +58,9 @@ def importers(handbook: Handbook, stack: Stack,
     result: dict[str, list[str]] = {}
     if not names:
         return result
+    sid = stack.id  # a property: read once, not once per stack of the handbook
     for other, found in imported if imported is not None else imported_values(handbook):
-        if other == stack.id:
+        if other == sid or not found:
             continue
         for v in found:
             for out_name, exported in names.items():
