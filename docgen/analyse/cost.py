@@ -373,6 +373,10 @@ class SourceDB:
     stack_id: str
 
 
+#: Leaf types of a parsed template: never an intrinsic, a mapping or a list.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 @dataclass
 class _Ctx:
     template: Template
@@ -401,6 +405,8 @@ class _Ctx:
 
     def resolve(self, value: Any) -> Any:
         """Deep-evaluate ``value``; ``AWS::NoValue`` removes keys and items."""
+        if type(value) in _SCALARS:  # most leaves: no intrinsic, mapping or list test
+            return value
         if intrinsic(value) is not None:
             out = evaluate(value, self.params, self.conditions, self.template.mappings)
             if out is _NOVALUE or isinstance(out, Unknown):
@@ -411,7 +417,7 @@ class _Ctx:
         if isinstance(value, dict):
             res = {}
             for k, v in value.items():
-                r = self.resolve(v)
+                r = v if type(v) in _SCALARS else self.resolve(v)
                 if r is not _NOVALUE:
                     res[k] = r
             return res
