@@ -123,6 +123,23 @@ class _Environment(jinja2.Environment):
     no attributes besides its methods, so looking the key up first gives the same result
     without the exception."""
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        #: name -> compiled template. Jinja's own cache, asked on each of the ~5,000 page
+        #: renders of a corpus (and each include), makes a weak reference and moves an
+        #: LRU entry per lookup; with ``auto_reload`` off a plain dict gives the same.
+        self._loaded: dict[str, jinja2.Template] = {}
+
+    def get_template(self, name: Any, parent: str | None = None,
+                     globals: Any = None) -> jinja2.Template:
+        if globals is None and isinstance(name, str) and not self.auto_reload:
+            key = name if parent is None else self.join_path(name, parent)
+            found = self._loaded.get(key)
+            if found is None:
+                found = self._loaded[key] = super().get_template(key)
+            return found
+        return super().get_template(name, parent, globals)
+
     def make_globals(self, d: Mapping[str, Any] | None) -> Any:
         """A plain dict where Jinja makes a ChainMap (template globals over the
         environment's): every render copies it into the page's context, and copying a
