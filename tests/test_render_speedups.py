@@ -269,3 +269,22 @@ def test_fill_matches_placeholder_scan(text: str, stack_name: str) -> None:
         assert got == parts[0]
     else:
         assert got == Concat(tuple(parts))
+
+
+def test_advice_applied_matches_resources_for() -> None:
+    """The troubleshooting page takes a record's resources from ``advice_by_type``
+    (computed there anyway) instead of evaluating the record again per resource."""
+    from docgen.analyse import ops
+    from docgen.knowledge.ops import load as load_ops
+
+    kb = load_ops(None)
+    root = Path(__file__).resolve().parent.parent / "stacks"
+    paths = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    assert paths
+    for path in paths:
+        tpl, diags = load_template(str(path))
+        assert tpl is not None, diags
+        for advice in ops.advice_by_type(kb, tpl):
+            for x in (*advice.failures, *advice.pitfalls):
+                assert list(advice.applied[x.record.id]) == ops.resources_for(
+                    x.record, advice.resources, tpl), (path, x.record.id)

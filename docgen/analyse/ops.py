@@ -330,6 +330,8 @@ class TypeAdvice:
     resources: tuple[Resource, ...]
     failures: tuple[Applied, ...]
     pitfalls: tuple[Applied, ...]
+    #: record id -> every resource of the type it applies to (``resources_for``'s answer)
+    applied: Mapping[str, tuple[Applied, ...]] = field(default_factory=dict)
 
 
 def advice_by_type(kb: OpsKnowledge, template: Template) -> list[TypeAdvice]:
@@ -339,12 +341,15 @@ def advice_by_type(kb: OpsKnowledge, template: Template) -> list[TypeAdvice]:
     for rtype in types_in(template):
         resources = template.resources_of_type(rtype)
         found: dict[str, dict[str, Applied]] = {"failure": {}, "pitfall": {}}
+        applied: dict[str, list[Applied]] = {}
         for kind, bucket in found.items():
             for res in resources:
                 for a in applicable(kb, kind, res, template):
                     bucket.setdefault(a.record.id, a)
+                    applied.setdefault(a.record.id, []).append(a)
         out.append(TypeAdvice(rtype, resources, tuple(found["failure"].values()),
-                              tuple(found["pitfall"].values())))
+                              tuple(found["pitfall"].values()),
+                              {k: tuple(v) for k, v in applied.items()}))
     return out
 
 

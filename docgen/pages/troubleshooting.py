@@ -9,7 +9,7 @@ from typing import Any
 from docgen import stackinfo
 from docgen.analyse import ops as a
 from docgen.knowledge import ops as kb_ops
-from docgen.model import Resource, Stack
+from docgen.model import Stack
 from docgen.pages import PageContext
 from docgen.pages.common import Tab, tabs
 
@@ -153,8 +153,8 @@ def _failure_blocks(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops
 
 
 def _record_entry(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops.Record,
-                  resources: Sequence[Resource]) -> dict[str, Any]:
-    applied = a.resources_for(record, resources, stack.template)
+                  advice: a.TypeAdvice) -> dict[str, Any]:
+    applied = advice.applied[record.id]  # the type's resources it applies to
     return {
         "id": record.id, "title": record.title, "text": record.text,
         "symptom": record.symptom, "cause": record.cause,
@@ -205,8 +205,8 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
     find, states = stack_states(ctx, kb, ts)
     types = []
     for advice in a.advice_by_type(kb, stack.template):
-        failures = [_record_entry(stack, ts, x.record, advice.resources) for x in advice.failures]
-        pitfalls = [_record_entry(stack, ts, x.record, advice.resources) for x in advice.pitfalls]
+        failures = [_record_entry(stack, ts, x.record, advice) for x in advice.failures]
+        pitfalls = [_record_entry(stack, ts, x.record, advice) for x in advice.pitfalls]
         types.append({"type": advice.type,
                       "resources": [r.logical_id for r in advice.resources],
                       "failures": failures, "pitfalls": pitfalls})
