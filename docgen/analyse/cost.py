@@ -25,6 +25,7 @@ Everything here is a pure function of its inputs (handbook, stack, environment, 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -96,6 +97,13 @@ def _config_line(config_path: str | None, key: str) -> int:
     return 1
 
 
+@functools.cache
+def _default_usage() -> dict[str, UsageValue]:
+    """Every usage figure at its documented default (shared: UsageValue is immutable,
+    and every stack of every environment starts from these)."""
+    return {k: UsageValue(k, spec.default, "default") for k, spec in USAGE_KEYS.items()}
+
+
 def resolve_usage(raw: Mapping[str, Any], stack_id: str | None,
                   config_path: str | None = None) -> dict[str, UsageValue]:
     """Usage figures for one stack: ``usage.stacks.<id>`` over ``usage`` over defaults.
@@ -126,7 +134,7 @@ def resolve_usage(raw: Mapping[str, Any], stack_id: str | None,
         return out
 
     top = {k: v for k, v in raw.items() if k != "stacks"}
-    values = {k: UsageValue(k, spec.default, "default") for k, spec in USAGE_KEYS.items()}
+    values = dict(_default_usage())
     for key, num in check(top, "usage").items():
         values[key] = UsageValue(key, num, "docgen.yml usage")
     per_stack = raw.get("stacks") or {}

@@ -87,7 +87,7 @@ class Block:
             self.lines.append(c.Raw(f"{name}={shlex.quote(example)}  # {_comment(text)}"))
 
     def comment(self, text: str) -> None:
-        self.lines.append(c.Raw(f"# {_comment(text)}"))
+        self.lines.append(_comment_line(text))
 
     def script(self) -> c.Script:
         return c.Script(tuple(self.lines))
@@ -96,10 +96,15 @@ class Block:
         return self.script().render()
 
 
-@lru_cache(maxsize=4096)
 def _comment(text: str) -> str:
-    """``text`` on one line; memoised: the same step texts head blocks of every stack."""
     return " ".join(text.split())
+
+
+@lru_cache(maxsize=4096)
+def _comment_line(text: str) -> c.Raw:
+    """``# text`` on one line. Memoised (a Raw is immutable, so blocks can share it): the
+    same step texts head the command blocks of every stack."""
+    return c.Raw(f"# {_comment(text)}")
 
 
 @dataclass(frozen=True, slots=True)
