@@ -863,8 +863,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+
+
 def _ident(*parts: str) -> str:
-    return "".join(re.sub(r"[^A-Za-z0-9]", "", p) for p in parts)
+    return "".join(_NOT_ALNUM.sub("", p) for p in parts)
 
 
 @dataclass(frozen=True, slots=True)
