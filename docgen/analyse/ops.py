@@ -277,10 +277,13 @@ def steps_block(steps: Sequence[Step], scope: Scope, block: Block | None = None,
     """The commands of a list of steps, each preceded by a ``# n. text`` comment
     (numbers match the step list shown above the block)."""
     block = block if block is not None else Block()
+    sub = Block()  # one step's lookups, kept only when its command is: reused per step
     for i, step in enumerate(steps, start):
         if step.command is None:
             continue
-        sub = Block(assigned=set(block.assigned))
+        sub.lines.clear()
+        sub.missing.clear()
+        sub.assigned = set(block.assigned)
         try:
             command = instantiate(step.command, scope, sub)
         except Unresolved as exc:

@@ -81,12 +81,14 @@ def _state_blocks(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops.R
 
     def build(t: stackinfo.Target, block: a.Block) -> None:
         scope = a.Scope(stack, t)
+        run = 0  # index of the first step of the current run of steps without a list
         for i, (step, key) in enumerate(zip(record.steps, keys, strict=True), 1):
-            if step.command is None:
-                continue
             if key is None:
-                a.steps_block([step], scope, block, start=i)
                 continue
+            if run < i - 1:  # the steps before this one, numbered as in the record
+                a.steps_block(record.steps[run:i - 1], scope, block, start=run + 1)
+            run = i
+            assert step.command is not None  # a list placeholder is in its command
             for name in lists[key]:
                 one = a.Scope(stack, t, stack.template.resource(name), lists={key: [name]})
                 try:
@@ -96,6 +98,8 @@ def _state_blocks(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops.R
                 if command is not None:
                     block.comment(f"{i}. {step.text} ({name})")
                     block.add(command)
+        if run < len(record.steps):
+            a.steps_block(record.steps[run:], scope, block, start=run + 1)
 
     return per_target(stack, ts, build)
 
