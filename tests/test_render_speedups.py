@@ -288,3 +288,29 @@ def test_advice_applied_matches_resources_for() -> None:
             for x in (*advice.failures, *advice.pitfalls):
                 assert list(advice.applied[x.record.id]) == ops.resources_for(
                     x.record, advice.resources, tpl), (path, x.record.id)
+
+
+SECURITY_MACROS = """\
+{% macro status(s) -%}
+{% if s == "fail" %}**fail**{% elif s == "depends" %}*depends*{% else %}{{ s|md }}{% endif %}
+{%- endmacro %}
+{% macro verdict(c) -%}
+{% if c.anchor %}[{{ c.text|md }}](#{{ c.anchor }}){% else %}{{ c.text|cell }}{% endif %}
+{%- endmacro %}
+"""
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["fail", "depends", "pass", "suppressed", "not-applicable"]) | TEXT,
+       TEXT, st.sampled_from(["", "s3-encrypted-bucket"]))
+def test_security_status_texts_are_the_macros(status: str, text: str, anchor: str) -> None:
+    """The security page's statuses and verdicts, formatted in Python, as the template
+    macros they replaced printed them."""
+    from docgen.analyse.posture import Cell
+    from docgen.pages.security import status_text, verdict_text
+
+    env = environment()
+    cell = Cell(text, "pass", anchor)
+    old = env.from_string(SECURITY_MACROS + "<{{ status(s) }}|{{ verdict(c) }}>").render(
+        s=status, c=cell)
+    assert old[old.index("<"):] == f"<{status_text(status)}|{verdict_text(cell)}>"
