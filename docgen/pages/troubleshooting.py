@@ -4,6 +4,7 @@ time along the critical path, and known pitfalls — all from the ops knowledge 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from docgen import stackinfo
@@ -30,8 +31,15 @@ def target_rows(ts: Sequence[stackinfo.Target]) -> list[dict[str, Any]]:
 
 
 def sources(record: kb_ops.Record) -> list[dict[str, str]]:
-    """A record's sources as links (URLs) or plain text (the reference handbook)."""
-    return [{"url": s if s.startswith("https://") else "", "text": s} for s in record.source]
+    """A record's sources as links (URLs) or plain text (the reference handbook).
+    Shared between pages and stacks (pages only read them): a record's sources are
+    shown on every stack's pages."""
+    return _sources(record.source)
+
+
+@lru_cache(maxsize=4096)
+def _sources(source: tuple[str, ...]) -> list[dict[str, str]]:
+    return [{"url": s if s.startswith("https://") else "", "text": s} for s in source]
 
 
 def step_texts(steps: Sequence[kb_ops.Step]) -> list[str]:
