@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 WRAP_AT = 100
 
@@ -31,18 +32,27 @@ class Concat:
 Value = str | int | float | ShellVar | Concat
 
 
+@lru_cache(maxsize=1 << 14)
+def _quote(text: str) -> str:
+    """``shlex.quote``, memoised: pages quote the same stack names, regions and option
+    values tens of thousands of times per corpus build."""
+    return shlex.quote(text)
+
+
 def word(value: Value) -> str:
     """Render one shell word."""
+    if type(value) is str:  # most words: skip the ShellVar/Concat/bool tests
+        return _quote(value)
     if isinstance(value, ShellVar):
         return f'"${{{value.name}}}"'
     if isinstance(value, Concat):
         return "".join(
-            f'"${{{p.name}}}"' if isinstance(p, ShellVar) else (shlex.quote(p) if p else "")
+            f'"${{{p.name}}}"' if isinstance(p, ShellVar) else (_quote(p) if p else "")
             for p in value.parts
         ) or "''"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return shlex.quote(str(value))
+    return _quote(str(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,9 @@ class AwsCommand:
         """The command as a person would type it, wrapped with ``\\`` when long."""
         segments: list[str] = ["aws " + self.service + " " + self.operation]
         for opt, values in self.options:
+            if len(values) == 1:  # the usual option: one value, never wrapped
+                segments.append(opt + " " + word(values[0]))
+                continue
             words = [word(v) for v in values]
             joined = " ".join([opt, *words])
             if len(joined) > WRAP_AT and len(words) > 1:
@@ -81,15 +94,16 @@ class AwsCommand:
         lines: list[str] = []
         current = segments[0]
         for seg in segments[1:]:
-            if len(current) + 1 + len(seg.split("\n", 1)[0]) > WRAP_AT:
+            nl = seg.find("\n")  # a wrapped option is as long as its first line
+            if len(current) + 1 + (nl if nl >= 0 else len(seg)) > WRAP_AT:
                 lines.append(current + " \\")
                 current = "  " + seg
             else:
                 current += " " + seg
         for stage in self.pipe:
-            current += " | " + " ".join(shlex.quote(w) for w in stage)
+            current += " | " + " ".join(_quote(w) for w in stage)
         if self.redirect:
-            current += " > " + shlex.quote(self.redirect)
+            current += " > " + _quote(self.redirect)
         lines.append(current)
         return "\n".join(lines)
 

@@ -17,6 +17,9 @@ PSEUDO_PARAMETERS = frozenset({
     "AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix",
 })
 
+#: Leaf types of a parsed template: never an intrinsic, a mapping or a list.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -63,6 +66,8 @@ def walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
 
 def render(value: Any) -> str:
     """A short, human form of an expression: ``!Ref X``, ``!GetAtt A.B``, ``!Sub '...'``."""
+    if type(value) is str:  # most values: no intrinsic, mapping or list test
+        return value
     fn = intrinsic(value)
     if fn is None:
         if isinstance(value, dict):
@@ -88,6 +93,8 @@ def evaluate(value: Any, params: Mapping[str, Any], conditions: Mapping[str, Any
     Returns the value, or an :class:`Unknown` when it depends on something not known
     before deployment. Conditions are evaluated on demand from their expressions.
     """
+    if type(value) in _SCALARS:  # most values: returned as they are (below), sooner
+        return value
     conditions = conditions or {}
     mappings = mappings or {}
     fn = intrinsic(value)

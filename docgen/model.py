@@ -316,6 +316,18 @@ class Handbook:
     #: id per resource: a scan each time was quadratic over a big corpus)
     _by_id: dict[str, Stack] = field(init=False, default_factory=dict, repr=False,
                                      compare=False)
+    #: facts derived from the handbook, each computed on first use (see ``derived``)
+    _derived: dict[Any, Any] = field(init=False, default_factory=dict, repr=False,
+                                     compare=False)
+
+    def derived(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per handbook and ``key`` (like :meth:`Template.derived`:
+        the handbook is immutable, so the answer cannot go stale)."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = compute()
+            return value
 
     def stack(self, stack_id: str) -> Stack | None:
         by_id = self._by_id

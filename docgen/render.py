@@ -73,10 +73,11 @@ def _numbered(items: Sequence[Any]) -> str:
     return "".join(f"{i}. {escape.md(item)}\n" for i, item in enumerate(items, 1))
 
 
-def _code_list(items: Sequence[Any], none_text: str = "") -> str:
-    """Values as inline code separated by commas, ``none_text`` when there are none
-    (the ``list_or_none`` macro of ``macros.md.j2``, as a filter: cheaper per call)."""
-    return ", ".join(escape.code(i) for i in items) if items else f"{none_text}"
+def _code_list(items: Sequence[Any], none_text: str = "", sep: str = ", ") -> str:
+    """Values as inline code separated by ``sep`` (commas), ``none_text`` when there are
+    none (the ``list_or_none`` macro of ``macros.md.j2``, as a filter: cheaper per call
+    than a macro or a Jinja loop, whose ``loop.last`` costs a LoopContext per list)."""
+    return sep.join(escape.code(i) for i in items) if items else f"{none_text}"
 
 
 def _commands(blocks: Sequence[Any], lang: str = "bash") -> str:
@@ -121,6 +122,30 @@ class _Environment(jinja2.Environment):
     AttributeError (several hundred thousand times per corpus build). A plain dict has
     no attributes besides its methods, so looking the key up first gives the same result
     without the exception."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        #: name -> compiled template. Jinja's own cache, asked on each of the ~5,000 page
+        #: renders of a corpus (and each include), makes a weak reference and moves an
+        #: LRU entry per lookup; with ``auto_reload`` off a plain dict gives the same.
+        self._loaded: dict[str, jinja2.Template] = {}
+
+    def get_template(self, name: Any, parent: str | None = None,
+                     globals: Any = None) -> jinja2.Template:
+        if globals is None and isinstance(name, str) and not self.auto_reload:
+            key = name if parent is None else self.join_path(name, parent)
+            found = self._loaded.get(key)
+            if found is None:
+                found = self._loaded[key] = super().get_template(key)
+            return found
+        return super().get_template(name, parent, globals)
+
+    def make_globals(self, d: Mapping[str, Any] | None) -> Any:
+        """A plain dict where Jinja makes a ChainMap (template globals over the
+        environment's): every render copies it into the page's context, and copying a
+        ChainMap runs Python code per key. The environment's globals never change after
+        :func:`environment` made it, which is what the ChainMap would track."""
+        return {**self.globals, **(d or {})}
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:

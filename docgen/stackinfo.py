@@ -67,7 +67,16 @@ def stack_name(stack: Stack, values: dict[str, Any]) -> str:
 
 
 def targets(handbook: Handbook, stack: Stack) -> tuple[Target, ...]:
-    """One target per environment (or a single default target)."""
+    """One target per environment (or a single default target). Asked about ten times
+    per stack by its pages and analyses: computed once per handbook for its own stacks
+    (a stack built for one deployment pass, with other wiring, is not one of them)."""
+    if handbook.stack(stack.id) is stack:
+        return handbook.derived(("stackinfo.targets", stack.id),  # type: ignore[no-any-return]
+                                lambda: _targets(handbook, stack))
+    return _targets(handbook, stack)
+
+
+def _targets(handbook: Handbook, stack: Stack) -> tuple[Target, ...]:
     envs: tuple[Environment | None, ...] = handbook.project.environments or (None,)
     out = []
     for env in envs:

@@ -4,6 +4,7 @@ the copying expansion of property trees)."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from docgen.analyse.expand import ABSENT, Expander
+from docgen.commands import WRAP_AT, AwsCommand, Concat, ShellVar, word
 from docgen.loader import load_template
 from docgen.render import environment
 
@@ -64,6 +66,18 @@ def test_code_list_filter_is_the_macro(items: list[Any], none_text: str) -> None
     old, new = _both("list_or_none(items, none_text)", "items|code_list(none_text)",
                      items=items, none_text=none_text)
     assert new == old
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(TEXT | st.integers(), max_size=4), st.sampled_from(["", "—", "none"]),
+       st.sampled_from([", ", "<br>", " → "]))
+def test_code_list_filter_is_the_loop(items: list[Any], none_text: str, sep: str) -> None:
+    """The Jinja loops the page templates had, inline code joined by ``sep``."""
+    env = environment()
+    loop = ("<{% for i in items %}{{ i|code }}{% if not loop.last %}" + sep +
+            "{% endif %}{% else %}" + none_text + "{% endfor %}>")
+    new = '<{{ items|code_list("' + none_text + '", "' + sep + '") }}>'
+    assert env.from_string(new).render(items=items) == env.from_string(loop).render(items=items)
 
 
 @settings(max_examples=150, deadline=None)
@@ -169,3 +183,134 @@ TREE = st.recursive(LEAF, lambda kids: st.lists(kids, max_size=3)
 @given(TREE)
 def test_expansion_in_place_matches_copying(template: Any, tree: Any) -> None:
     assert Expander(template).expand(tree) == _reference_expand(Expander(template), tree)
+
+
+# --- commands: the fast paths of AwsCommand.render and ops.fill -------------------------
+
+WORD = st.text(alphabet=st.sampled_from(list("ab -$'\"\\\n=,{}")), max_size=60)
+VALUE = WORD | st.integers() | st.booleans() | st.builds(ShellVar, st.sampled_from(["V", "X_1"]))
+
+
+def _reference_render(cmd: AwsCommand) -> str:
+    """AwsCommand.render as it was (no fast path for one-value options)."""
+    segments = ["aws " + cmd.service + " " + cmd.operation]
+    for opt, values in cmd.options:
+        words = [word(v) for v in values]
+        joined = " ".join([opt, *words])
+        if len(joined) > WRAP_AT and len(words) > 1:
+            joined = opt + "".join(" \\\n    " + w for w in words)
+        segments.append(joined)
+    lines: list[str] = []
+    current = segments[0]
+    for seg in segments[1:]:
+        if len(current) + 1 + len(seg.split("\n", 1)[0]) > WRAP_AT:
+            lines.append(current + " \\")
+            current = "  " + seg
+        else:
+            current += " " + seg
+    for stage in cmd.pipe:
+        current += " | " + " ".join(shlex.quote(w) for w in stage)
+    if cmd.redirect:
+        current += " > " + shlex.quote(cmd.redirect)
+    lines.append(current)
+    return "\n".join(lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["--a", "--stack-name", "--parameter-overrides"]),
+                          st.lists(VALUE, max_size=4).map(tuple)), max_size=6),
+       st.lists(st.lists(WORD, min_size=1, max_size=2).map(tuple), max_size=2).map(tuple),
+       st.none() | WORD)
+def test_command_render_matches_reference(options: list[Any], pipe: Any, redirect: Any
+                                          ) -> None:
+    cmd = AwsCommand("cloudformation", "deploy", tuple(options), pipe, redirect)
+    assert cmd.render() == _reference_render(cmd)
+    for v in (v for _, vs in options for v in vs):
+        if isinstance(v, str):
+            assert word(v) == shlex.quote(v)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab{}:?-")), max_size=20)
+       | st.sampled_from(["{stack}", "x{stack}y", "{stack}{stack}", "{var:V}", "{bad}",
+                          "{logical_id}-{stack}", "{prop:P?d}"]),
+       st.sampled_from(["", "My-Stack", "a b"]))
+def test_fill_matches_placeholder_scan(text: str, stack_name: str) -> None:
+    """fill's memoised split and its ``{stack}`` shortcut give what a scan gives."""
+    from docgen.analyse import ops
+    from docgen.stackinfo import Target
+
+    target = Target(None, stack_name, "eu-west-1", {})
+    scope = ops.Scope(stack=None, target=target)  # type: ignore[arg-type]
+    got = ops.fill(text, scope, ops.Block())
+    if "{" not in text:
+        assert got == text
+        return
+    parts: list[Any] = []
+    pos = 0
+    for m in ops._PLACEHOLDER.finditer(text):
+        parts.append(text[pos:m.start()])
+        pos = m.end()
+        name, arg = m.group(1), m.group(2)
+        if name == "stack":
+            parts.append(stack_name)
+        elif name == "var" and arg:
+            parts.append(ShellVar(arg))
+        elif name == "prop" and arg and m.group(3):
+            parts.append(m.group(3))  # no resource: the property's default
+        else:
+            assert got is None  # no resource: logical_id/prop/unknown drop the option
+            return
+    parts.append(text[pos:])
+    parts = [p for p in parts if p != ""]
+    if all(isinstance(p, str) for p in parts):
+        assert got == "".join(parts)
+    elif len(parts) == 1:
+        assert got == parts[0]
+    else:
+        assert got == Concat(tuple(parts))
+
+
+def test_advice_applied_matches_resources_for() -> None:
+    """The troubleshooting page takes a record's resources from ``advice_by_type``
+    (computed there anyway) instead of evaluating the record again per resource."""
+    from docgen.analyse import ops
+    from docgen.knowledge.ops import load as load_ops
+
+    kb = load_ops(None)
+    root = Path(__file__).resolve().parent.parent / "stacks"
+    paths = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    assert paths
+    for path in paths:
+        tpl, diags = load_template(str(path))
+        assert tpl is not None, diags
+        for advice in ops.advice_by_type(kb, tpl):
+            for x in (*advice.failures, *advice.pitfalls):
+                assert list(advice.applied[x.record.id]) == ops.resources_for(
+                    x.record, advice.resources, tpl), (path, x.record.id)
+
+
+SECURITY_MACROS = """\
+{% macro status(s) -%}
+{% if s == "fail" %}**fail**{% elif s == "depends" %}*depends*{% else %}{{ s|md }}{% endif %}
+{%- endmacro %}
+{% macro verdict(c) -%}
+{% if c.anchor %}[{{ c.text|md }}](#{{ c.anchor }}){% else %}{{ c.text|cell }}{% endif %}
+{%- endmacro %}
+"""
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["fail", "depends", "pass", "suppressed", "not-applicable"]) | TEXT,
+       TEXT, st.sampled_from(["", "s3-encrypted-bucket"]))
+def test_security_status_texts_are_the_macros(status: str, text: str, anchor: str) -> None:
+    """The security page's statuses and verdicts, formatted in Python, as the template
+    macros they replaced printed them."""
+    from docgen.analyse.posture import Cell
+    from docgen.pages.security import status_text, verdict_text
+
+    env = environment()
+    cell = Cell(text, "pass", anchor)
+    old = env.from_string(SECURITY_MACROS + "<{{ status(s) }}|{{ verdict(c) }}>").render(
+        s=status, c=cell)
+    assert old[old.index("<"):] == f"<{status_text(status)}|{verdict_text(cell)}>"

@@ -25,6 +25,7 @@ Everything here is a pure function of its inputs (handbook, stack, environment, 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -96,6 +97,13 @@ def _config_line(config_path: str | None, key: str) -> int:
     return 1
 
 
+@functools.cache
+def _default_usage() -> dict[str, UsageValue]:
+    """Every usage figure at its documented default (shared: UsageValue is immutable,
+    and every stack of every environment starts from these)."""
+    return {k: UsageValue(k, spec.default, "default") for k, spec in USAGE_KEYS.items()}
+
+
 def resolve_usage(raw: Mapping[str, Any], stack_id: str | None,
                   config_path: str | None = None) -> dict[str, UsageValue]:
     """Usage figures for one stack: ``usage.stacks.<id>`` over ``usage`` over defaults.
@@ -126,7 +134,7 @@ def resolve_usage(raw: Mapping[str, Any], stack_id: str | None,
         return out
 
     top = {k: v for k, v in raw.items() if k != "stacks"}
-    values = {k: UsageValue(k, spec.default, "default") for k, spec in USAGE_KEYS.items()}
+    values = dict(_default_usage())
     for key, num in check(top, "usage").items():
         values[key] = UsageValue(key, num, "docgen.yml usage")
     per_stack = raw.get("stacks") or {}
@@ -373,6 +381,10 @@ class SourceDB:
     stack_id: str
 
 
+#: Leaf types of a parsed template: never an intrinsic, a mapping or a list.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 @dataclass
 class _Ctx:
     template: Template
@@ -401,6 +413,8 @@ class _Ctx:
 
     def resolve(self, value: Any) -> Any:
         """Deep-evaluate ``value``; ``AWS::NoValue`` removes keys and items."""
+        if type(value) in _SCALARS:  # most leaves: no intrinsic, mapping or list test
+            return value
         if intrinsic(value) is not None:
             out = evaluate(value, self.params, self.conditions, self.template.mappings)
             if out is _NOVALUE or isinstance(out, Unknown):
@@ -411,7 +425,7 @@ class _Ctx:
         if isinstance(value, dict):
             res = {}
             for k, v in value.items():
-                r = self.resolve(v)
+                r = v if type(v) in _SCALARS else self.resolve(v)
                 if r is not _NOVALUE:
                     res[k] = r
             return res

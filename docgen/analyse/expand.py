@@ -86,6 +86,8 @@ class Expander:
     #: for callers that expand the same tree repeatedly (the security checks of one
     #: resource): their key -> the variants, computed once
     memo: dict[Any, list[tuple[Env, Any]]] = field(default_factory=dict)
+    #: for callers that work on those variants (the security check functions): theirs
+    scratch: dict[Any, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._params = {p.name: p for p in self.template.parameters}
@@ -97,55 +99,73 @@ class Expander:
         """Every (choices, concrete value) pair ``node`` can take, in a stable order."""
         if type(node) in _SCALARS:  # most nodes: skip the intrinsic and Mapping tests
             return [(env, node)]
-        fn = intrinsic(node)
-        if fn is not None:
-            return self._intrinsic(fn[0], fn[1], node, env)
-        # While there is a single variant, its container is built in place: copying it
-        # for every key or item (as branching needs) made a big mapping or list cost
-        # quadratic time. Once variants branch, each gets its own copy as before.
-        if isinstance(node, Mapping):
-            results: list[tuple[Env, Any]] = [(env, {})]
-            for key, sub in node.items():
-                if len(results) == 1:
-                    e, acc = results[0]
-                    subs = self.expand(sub, e)
-                    if len(subs) == 1:
-                        e2, val = subs[0]
-                        if val is not ABSENT:
-                            acc[key] = val
-                        results = [(e2, acc)]  # one variant: _cap would change nothing
-                        continue
-                    pairs = [(e, acc, subs)]
-                else:
-                    pairs = [(e, acc, self.expand(sub, e)) for e, acc in results]
-                nxt = []
-                for _e, acc, subs in pairs:
-                    for e2, val in subs:
-                        nxt.append((e2, acc if val is ABSENT else {**acc, key: val}))
-                results = self._cap(nxt)
-            return results
+        if isinstance(node, dict):
+            if len(node) == 1:  # only a one-key mapping can be an intrinsic
+                fn = intrinsic(node)
+                if fn is not None:
+                    return self._intrinsic(fn[0], fn[1], node, env)
+            return self._mapping(node, env)
         if isinstance(node, list):
-            results_l: list[tuple[Env, Any]] = [(env, [])]
-            for sub in node:
-                if len(results_l) == 1:
-                    e, acc_l = results_l[0]
-                    subs = self.expand(sub, e)
-                    if len(subs) == 1:
-                        e2, val = subs[0]
-                        if val is not ABSENT:
-                            acc_l.append(val)
-                        results_l = [(e2, acc_l)]
-                        continue
-                    pairs_l = [(e, acc_l, subs)]
-                else:
-                    pairs_l = [(e, acc_l, self.expand(sub, e)) for e, acc_l in results_l]
-                nxt = []
-                for _e, acc_l, subs in pairs_l:
-                    for e2, val in subs:
-                        nxt.append((e2, acc_l if val is ABSENT else [*acc_l, val]))
-                results_l = self._cap(nxt)
-            return results_l
+            return self._list(node, env)
+        if isinstance(node, Mapping):
+            return self._mapping(node, env)
         return [(env, node)]
+
+    # While there is a single variant, its container is built in place: copying it for
+    # every key or item (as branching needs) made a big mapping or list cost quadratic
+    # time. Once variants branch, each gets its own copy as before. A scalar child is
+    # its own only variant and never ABSENT: it is added without a call to ``expand``
+    # (most children are scalars).
+
+    def _mapping(self, node: Mapping[str, Any], env: Env) -> list[tuple[Env, Any]]:
+        results: list[tuple[Env, Any]] = [(env, {})]
+        for key, sub in node.items():
+            if len(results) == 1:
+                e, acc = results[0]
+                if type(sub) in _SCALARS:
+                    acc[key] = sub
+                    continue
+                subs = self.expand(sub, e)
+                if len(subs) == 1:
+                    e2, val = subs[0]
+                    if val is not ABSENT:
+                        acc[key] = val
+                    results = [(e2, acc)]  # one variant: _cap would change nothing
+                    continue
+                pairs = [(e, acc, subs)]
+            else:
+                pairs = [(e, acc, self.expand(sub, e)) for e, acc in results]
+            nxt = []
+            for _e, acc, subs in pairs:
+                for e2, val in subs:
+                    nxt.append((e2, acc if val is ABSENT else {**acc, key: val}))
+            results = self._cap(nxt)
+        return results
+
+    def _list(self, node: list[Any], env: Env) -> list[tuple[Env, Any]]:
+        results: list[tuple[Env, Any]] = [(env, [])]
+        for sub in node:
+            if len(results) == 1:
+                e, acc = results[0]
+                if type(sub) in _SCALARS:
+                    acc.append(sub)
+                    continue
+                subs = self.expand(sub, e)
+                if len(subs) == 1:
+                    e2, val = subs[0]
+                    if val is not ABSENT:
+                        acc.append(val)
+                    results = [(e2, acc)]
+                    continue
+                pairs = [(e, acc, subs)]
+            else:
+                pairs = [(e, acc, self.expand(sub, e)) for e, acc in results]
+            nxt = []
+            for _e, acc, subs in pairs:
+                for e2, val in subs:
+                    nxt.append((e2, acc if val is ABSENT else [*acc, val]))
+            results = self._cap(nxt)
+        return results
 
     # -- intrinsics ---------------------------------------------------------------------
 

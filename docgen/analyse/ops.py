@@ -9,10 +9,12 @@ from the knowledge base's structured command specs for one deployment target
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from docgen import commands as c
@@ -85,7 +87,7 @@ class Block:
             self.lines.append(c.Raw(f"{name}={shlex.quote(example)}  # {_comment(text)}"))
 
     def comment(self, text: str) -> None:
-        self.lines.append(c.Raw(f"# {_comment(text)}"))
+        self.lines.append(_comment_line(text))
 
     def script(self) -> c.Script:
         return c.Script(tuple(self.lines))
@@ -96,6 +98,13 @@ class Block:
 
 def _comment(text: str) -> str:
     return " ".join(text.split())
+
+
+@lru_cache(maxsize=4096)
+def _comment_line(text: str) -> c.Raw:
+    """``# text`` on one line. Memoised (a Raw is immutable, so blocks can share it): the
+    same step texts head the command blocks of every stack."""
+    return c.Raw(f"# {_comment(text)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,17 +178,30 @@ class Unresolved(Exception):
     """A placeholder the command cannot do without (``{prop:X}`` without ``?``)."""
 
 
+@lru_cache(maxsize=4096)
+def _placeholders(text: str) -> tuple[tuple[tuple[str, str, str | None, str | None], ...], str]:
+    """``text`` split at its placeholders: ((literal before, name, arg, default), ...)
+    and the literal after the last one. Memoised: the knowledge base has a few hundred
+    option values, filled tens of thousands of times per corpus build."""
+    pieces = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        pieces.append((text[pos:m.start()], m.group(1), m.group(2), m.group(3)))
+        pos = m.end()
+    return tuple(pieces), text[pos:]
+
+
 def fill(text: str, scope: Scope, block: Block) -> c.Value | None:
     """Replace placeholders in one option value; None drops the option (an optional
     ``{prop:X?}`` without a value), :class:`Unresolved` drops the whole command."""
     if "{" not in text:  # most option values: a literal (no placeholder can match)
         return text
+    if text == "{stack}":  # the most common placeholder, alone: the loop below gives this
+        return scope.target.stack_name
+    pieces, tail = _placeholders(text)
     parts: list[str | c.ShellVar] = []
-    pos = 0
-    for m in _PLACEHOLDER.finditer(text):
-        parts.append(text[pos:m.start()])
-        pos = m.end()
-        name, arg, default = m.group(1), m.group(2), m.group(3)
+    for before, name, arg, default in pieces:
+        parts.append(before)
         value: c.Value | None
         if name == "stack":
             value = scope.target.stack_name
@@ -208,7 +230,7 @@ def fill(text: str, scope: Scope, block: Block) -> c.Value | None:
             parts.append(value)
         else:
             parts.append(str(value))
-    parts.append(text[pos:])
+    parts.append(tail)
     parts = [p for p in parts if p != ""]
     if all(isinstance(p, str) for p in parts):
         return "".join(p for p in parts if isinstance(p, str))
@@ -221,15 +243,18 @@ def instantiate(spec: CommandSpec, scope: Scope, block: Block) -> c.AwsCommand |
     """A real command from a spec; optional options whose placeholders cannot be
     resolved are dropped, a required one raises :class:`Unresolved`. Returns None when
     a list placeholder (``{skippable}``) is empty."""
-    pairs: list[tuple[str, Any]] = []
+    # Options are collected as ``c.aws`` would normalise them (every value tuple
+    # already built), so the AwsCommand is made directly: a few hundred thousand fewer
+    # calls and isinstance tests per corpus build.
+    options: list[tuple[str, tuple[c.Value, ...]]] = []
     if spec.waiter:
-        pairs.append((spec.waiter, ()))
+        options.append((spec.waiter, ()))
+    lists = scope.lists
     for opt, values in spec.options:
         filled: list[c.Value] = []
         for v in values:
-            key = v.strip("{}")
-            if v.startswith("{") and v.endswith("}") and key in scope.lists:
-                items = list(scope.lists[key])
+            if lists and v.startswith("{") and v.endswith("}") and v.strip("{}") in lists:
+                items = list(lists[v.strip("{}")])
                 if not items:
                     return None
                 filled.extend(items)
@@ -240,8 +265,11 @@ def instantiate(spec: CommandSpec, scope: Scope, block: Block) -> c.AwsCommand |
         if values and not filled:
             block.missing.append(opt)
             continue
-        pairs.append((opt, tuple(filled)))
-    return c.aws(spec.service, spec.operation, *pairs, region=scope.target.region)
+        options.append((opt, tuple(filled)))
+    region = scope.target.region
+    if region:
+        options.append(("--region", (region,)))
+    return c.AwsCommand(spec.service, spec.operation, tuple(options))
 
 
 def steps_block(steps: Sequence[Step], scope: Scope, block: Block | None = None,
@@ -249,10 +277,13 @@ def steps_block(steps: Sequence[Step], scope: Scope, block: Block | None = None,
     """The commands of a list of steps, each preceded by a ``# n. text`` comment
     (numbers match the step list shown above the block)."""
     block = block if block is not None else Block()
+    sub = Block()  # one step's lookups, kept only when its command is: reused per step
     for i, step in enumerate(steps, start):
         if step.command is None:
             continue
-        sub = Block(assigned=set(block.assigned))
+        sub.lines.clear()
+        sub.missing.clear()
+        sub.assigned = set(block.assigned)
         try:
             command = instantiate(step.command, scope, sub)
         except Unresolved as exc:
@@ -307,6 +338,8 @@ class TypeAdvice:
     resources: tuple[Resource, ...]
     failures: tuple[Applied, ...]
     pitfalls: tuple[Applied, ...]
+    #: record id -> every resource of the type it applies to (``resources_for``'s answer)
+    applied: Mapping[str, tuple[Applied, ...]] = field(default_factory=dict)
 
 
 def advice_by_type(kb: OpsKnowledge, template: Template) -> list[TypeAdvice]:
@@ -316,12 +349,15 @@ def advice_by_type(kb: OpsKnowledge, template: Template) -> list[TypeAdvice]:
     for rtype in types_in(template):
         resources = template.resources_of_type(rtype)
         found: dict[str, dict[str, Applied]] = {"failure": {}, "pitfall": {}}
+        applied: dict[str, list[Applied]] = {}
         for kind, bucket in found.items():
             for res in resources:
                 for a in applicable(kb, kind, res, template):
                     bucket.setdefault(a.record.id, a)
+                    applied.setdefault(a.record.id, []).append(a)
         out.append(TypeAdvice(rtype, resources, tuple(found["failure"].values()),
-                              tuple(found["pitfall"].values())))
+                              tuple(found["pitfall"].values()),
+                              {k: tuple(v) for k, v in applied.items()}))
     return out
 
 
@@ -793,10 +829,17 @@ def alarm_actions(alarms: Sequence[TemplateAlarm], template: Template) -> Any:
 _NAME = re.compile(r"^[A-Za-z0-9:.]+$")  # safe as a bare YAML scalar after a short tag
 
 
+@lru_cache(maxsize=4096)
+def _yaml_str(text: str) -> str:
+    """A string as a YAML (JSON) scalar; memoised: the alarm records' texts, metric
+    names and statistics repeat in the snippet of every stack."""
+    return json.dumps(text)
+
+
 def _yaml_expr(value: Any) -> str:
     """One CloudFormation value in YAML short form (``!Ref X``, ``!GetAtt A.B``, ``!Sub``)."""
-    import json
-
+    if type(value) is str:
+        return _yaml_str(value)
     fn = intrinsic(value)
     if fn is not None:
         name, arg = fn
@@ -823,8 +866,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
+
+
 def _ident(*parts: str) -> str:
-    return "".join(re.sub(r"[^A-Za-z0-9]", "", p) for p in parts)
+    return "".join(_NOT_ALNUM.sub("", p) for p in parts)
 
 
 @dataclass(frozen=True, slots=True)

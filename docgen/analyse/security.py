@@ -50,6 +50,9 @@ from docgen.knowledge.security import Check, Default, SecurityKB
 from docgen.model import Location, Resource, Template
 from docgen.nodes import locate
 
+# ``isinstance(x, (dict, Mapping))`` is ``isinstance(x, Mapping)``, dict tested first: the
+# plain type test is C, Mapping's ABC test a Python call (tens of thousands per corpus build).
+
 DEPENDS, SUPPRESSED = "depends", "suppressed"
 #: Display order of statuses (worst first).
 STATUS_ORDER = (FAIL, DEPENDS, SUPPRESSED, PASS, NA)
@@ -112,7 +115,7 @@ def _lookup(tree: Any, path: str) -> list[Any]:
                 nxt.append(v if v is not ABSENT else ABSENT)
             elif seg == "*":
                 nxt.extend(v if isinstance(v, list) and v else [ABSENT])
-            elif isinstance(v, Mapping):
+            elif isinstance(v, (dict, Mapping)):
                 nxt.append(v.get(seg, ABSENT))
             else:
                 nxt.append(ABSENT)
@@ -272,8 +275,10 @@ def _variant_tree(resource: Resource, keys: set[str] | None) -> dict[str, Any]:
 
 
 def _run_variant(
-    check: Check, variant: Mapping[str, Any], resource: Resource, template: Template
+    check: Check, variant: Mapping[str, Any], resource: Resource, template: Template,
+    cache: dict[Any, Any] | None = None,
 ) -> tuple[str, str, tuple[str | int, ...], Default | None]:
+    """One check on one variant; ``cache``: what the functions of one template share."""
     ev = _Eval(check, variant, resource, template)
     applies = ev.tri(check.applies_when)
     if applies is cond.Tri.FALSE:
@@ -281,13 +286,15 @@ def _run_variant(
     ev.notes.clear()
     if check.function is not None:
         ctx = FnContext(
-            resource, variant.get("Properties", {}), template, check.args, default=ev.default_for
+            resource, variant.get("Properties", {}), template, check.args, default=ev.default_for,
+            cache={} if cache is None else cache,
         )
         res: FnResult = FUNCTIONS[check.function](ctx)
         return res.status, res.detail, res.path, ev.used_default
     assert check.expect is not None
     result = ev.tri(check.expect)
-    status = {cond.Tri.TRUE: PASS, cond.Tri.FALSE: FAIL, cond.Tri.DEPENDS: UNKNOWN}[result]
+    # identity tests, not a dict: an Enum's __hash__ runs Python code
+    status = PASS if result is cond.Tri.TRUE else FAIL if result is cond.Tri.FALSE else UNKNOWN
     detail = "; ".join(dict.fromkeys(ev.notes))
     return status, detail, (), ev.used_default
 
@@ -345,7 +352,8 @@ def evaluate_check(
         variants = expander.memo[memo_key] = expander.expand(_variant_tree(resource, keys))
     outcomes: list[tuple[Env, str, str, tuple[str | int, ...], Default | None]] = []
     for env, variant in variants:
-        outcomes.append((env, *_run_variant(check, variant, resource, template)))
+        outcomes.append((env, *_run_variant(check, variant, resource, template,
+                                            expander.scratch)))
     statuses = {o[1] for o in outcomes}
     first_bad = next((o for o in outcomes if o[1] == FAIL), None) or outcomes[0]
     path = first_bad[3] or (tuple(check.path.split(".")) if check.path else ())
@@ -408,7 +416,7 @@ def evaluate_check(
 
 def _present(node: Any, path: Sequence[str | int]) -> bool:
     for step in path:
-        if isinstance(node, Mapping) and step in node:
+        if isinstance(node, (dict, Mapping)) and step in node:
             node = node[step]
         elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
             node = node[step]
@@ -435,10 +443,10 @@ def suppressions(metadata: Mapping[str, Any]) -> dict[str, str]:
     ``Metadata.cfn_nag.rules_to_suppress`` (both lists of ``{id, reason}``)."""
     out: dict[str, str] = {}
     sources = []
-    dg = metadata.get("docgen") if isinstance(metadata, Mapping) else None
+    dg = metadata.get("docgen") if isinstance(metadata, (dict, Mapping)) else None
     if isinstance(dg, Mapping):
         sources.append(dg.get("suppress"))
-    nag = metadata.get("cfn_nag") if isinstance(metadata, Mapping) else None
+    nag = metadata.get("cfn_nag") if isinstance(metadata, (dict, Mapping)) else None
     if isinstance(nag, Mapping):
         sources.append(nag.get("rules_to_suppress"))
     for items in sources:

@@ -22,6 +22,9 @@ from docgen.analyse.expand import ABSENT, Opaque, OtherValue, ResRef, is_unknown
 from docgen.intrinsics import intrinsic
 from docgen.model import Resource, Template
 
+# ``isinstance(x, (dict, Mapping))`` is ``isinstance(x, Mapping)``, dict tested first: the
+# plain type test is C, Mapping's ABC test a Python call (tens of thousands per corpus build).
+
 PASS, FAIL, UNKNOWN, NA = "pass", "fail", "unknown", "not-applicable"
 WORLD = ("0.0.0.0/0", "::/0")
 
@@ -41,6 +44,8 @@ class FnContext:
     args: Mapping[str, Any]
     #: looks up the documented default for a path (records that it was used)
     default: Callable[[str], Any] = field(default=lambda path: ABSENT)
+    #: scratch space shared by the checks of one template (see ``_open_rules``)
+    cache: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +86,9 @@ def _refers_to(value: Any, logical_id: str) -> bool:
 
 
 def _statements(doc: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(doc, Mapping):
+    if not isinstance(doc, (dict, Mapping)):
         return []
-    return [s for s in _as_list(doc.get("Statement")) if isinstance(s, Mapping)]
+    return [s for s in _as_list(doc.get("Statement")) if isinstance(s, (dict, Mapping))]
 
 
 # --- network -------------------------------------------------------------------------
@@ -94,7 +99,7 @@ def _ingress_rules(ctx: FnContext) -> Iterator[tuple[tuple[str | int, ...], Mapp
         yield (), ctx.props
         return
     for i, rule in enumerate(_as_list(ctx.props.get("SecurityGroupIngress", ABSENT))):
-        if isinstance(rule, Mapping):
+        if isinstance(rule, (dict, Mapping)):
             yield ("SecurityGroupIngress", i), rule
 
 
@@ -134,6 +139,25 @@ def describe_range(rule: Mapping[str, Any]) -> str:
     return f"{proto} {lo}" if lo == hi else f"{proto} {lo}-{hi}"
 
 
+def _open_rules(ctx: FnContext) -> list[tuple[tuple[str | int, ...], Mapping[str, Any],
+                                               tuple[str, str | None],
+                                               tuple[int, int] | None]]:
+    """(path, rule, ``open_ingress``, ``port_range``) of the rules open to the internet.
+    Several checks (one per port list) read the same variant of a security group, and a
+    group can have hundreds of rules: scanned once per variant (the variant is kept with
+    the answer, so its id cannot be reused)."""
+    key = ("open ingress", id(ctx.props))
+    hit = ctx.cache.get(key)
+    if hit is None or hit[0] is not ctx.props:
+        rules = []
+        for path, rule in _ingress_rules(ctx):
+            opened = open_ingress(rule)
+            if opened is not None:
+                rules.append((path, rule, opened, port_range(rule)))
+        hit = ctx.cache[key] = (ctx.props, rules)
+    return hit[1]  # type: ignore[no-any-return]
+
+
 def sg_ingress_open(ctx: FnContext) -> FnResult:
     """Ingress from 0.0.0.0/0 or ::/0. ``args.ports``: fail only when the opened range
     covers one of these ports (ranges and all-traffic rules count); ``args.allowed_ports``:
@@ -143,11 +167,7 @@ def sg_ingress_open(ctx: FnContext) -> FnResult:
     bad: list[str] = []
     unsure: list[str] = []
     first: tuple[str | int, ...] = ()
-    for path, rule in _ingress_rules(ctx):
-        opened = open_ingress(rule)
-        if opened is None:
-            continue
-        rng = port_range(rule)
+    for path, rule, opened, rng in _open_rules(ctx):
         if rng is None and ports:
             continue
         lo, hi = rng if rng is not None else (0, 0)
@@ -237,7 +257,7 @@ def policy_documents(
             )
         )
     for i, pol in enumerate(_as_list(props.get("Policies", ABSENT))):
-        if isinstance(pol, Mapping):
+        if isinstance(pol, (dict, Mapping)):
             name = pol.get("PolicyName")
             out.append(
                 (
@@ -408,7 +428,7 @@ def _alternatives(node: Any) -> Iterator[Any]:
 def _raw_at(props: Mapping[str, Any], path: str) -> Any:
     node: Any = props
     for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
+        if not isinstance(node, (dict, Mapping)) or part not in node:
             return ABSENT
         node = node[part]
     return node

@@ -576,9 +576,14 @@ class OpsKnowledge:
         key = (kind, resource_type)
         found = self._of_kind.get(key)
         if found is None:
-            found = self._of_kind[key] = tuple(
-                r for r in self.records if r.kind == kind
-                and (resource_type is None or resource_type in r.types))
+            # a corpus asks for some 400 types x 7 kinds: filter the kind's records, not all
+            found = self._of_kind.get((kind, None))
+            if found is None:
+                found = self._of_kind[(kind, None)] = tuple(
+                    r for r in self.records if r.kind == kind)
+            if resource_type is not None:
+                found = tuple(r for r in found if resource_type in r.types)
+            self._of_kind[key] = found
         return found
 
     def by_id(self, record_id: str) -> Record | None:

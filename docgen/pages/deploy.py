@@ -14,7 +14,7 @@ from typing import Any
 from docgen import commands as c
 from docgen import stackinfo
 from docgen.intrinsics import render
-from docgen.model import Handbook, Parameter, SecretRef, Stack
+from docgen.model import Handbook, Parameter, SecretRef, Stack, Template
 from docgen.pages import PageContext
 from docgen.pages.common import rel_source, tabs
 
@@ -102,6 +102,18 @@ def _change_set_param(name: str, value: c.Value) -> c.Value:
     return f"ParameterKey={name},ParameterValue={_shorthand(str(value))}"
 
 
+def _over_limit(template: Template) -> bool:
+    return os.path.getsize(template.path) > TEMPLATE_BODY_LIMIT if os.path.exists(
+        template.path) else False
+
+
+def _body_too_large(template: Template) -> bool:
+    """Whether the template file is too big for ``--template-body``: asked per target
+    and page, the file's size is read once per loaded template."""
+    return template.derived("deploy: larger than a template body",  # type: ignore[no-any-return]
+                            _over_limit)
+
+
 def _template_ref(handbook: Handbook, stack: Stack) -> str:
     return rel_source(handbook, stack.template.path)
 
@@ -112,8 +124,7 @@ def target_commands(handbook: Handbook, stack: Stack, target: stackinfo.Target
     path = _template_ref(handbook, stack)
     lookups, pairs, exports, secret_defaults = parameter_plan(handbook, stack, target)
     caps = list(template.capabilities)
-    large = os.path.getsize(template.path) > TEMPLATE_BODY_LIMIT if os.path.exists(
-        template.path) else False
+    large = _body_too_large(template)
     packaged = bool(template.nested_stacks and any(n.local_path for n in template.nested_stacks))
     deploy_file = "packaged-" + os.path.basename(path) if packaged else path
     package = c.aws("cloudformation", "package", ("--template-file", path),
@@ -163,6 +174,14 @@ def target_commands(handbook: Handbook, stack: Stack, target: stackinfo.Target
                                     "[Timestamp,LogicalResourceId,ResourceStatusReason]"),
                         ("--output", "table"), region=target.region),
     }
+
+
+def commands_for(ctx: PageContext, stack: Stack, target: stackinfo.Target) -> dict[str, Any]:
+    """:func:`target_commands` of the stack as configured, once per run: the deploy page
+    and the deployment order's first pass of the stack (a stack fact) show the same
+    commands, and building them twice was a tenth of the deploy page."""
+    return ctx.cached(("deploy-commands", stack.id, target.env),  # type: ignore[no-any-return]
+                      lambda: target_commands(ctx.handbook, stack, target))
 
 
 def _wait(waiter: str, target: stackinfo.Target,
@@ -216,15 +235,14 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
     hb = ctx.handbook
     path = _template_ref(hb, stack)
     targets = stackinfo.targets(hb, stack)
-    per_target = [(t, target_commands(hb, stack, t)) for t in targets]
+    per_target = [(t, commands_for(ctx, stack, t)) for t in targets]
     exports = sorted({e for _, cmds in per_target for e in cmds["exports"]})
     validate = [
         c.aws("cloudformation", "validate-template", ("--template-body", f"file://{path}"),
               region=stack.config.region),
         c.raw("docgen", "validate", "--lint", path),
     ]
-    if os.path.exists(stack.template.path) and \
-            os.path.getsize(stack.template.path) > TEMPLATE_BODY_LIMIT:
+    if _body_too_large(stack.template):
         validate = [c.raw("docgen", "validate", "--lint", path)]
 
     def label(t: stackinfo.Target) -> str | None:
@@ -233,21 +251,22 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
     from docgen.pages import deployment_order as order_page  # imports this module
 
     result = order_page.deployment_order(ctx)
-    parent = result.parent_of(stack.id)
+    sid = stack.id  # a property: read once, not once per item of the scans below
+    parent = result.parent_of(sid)
     order = {
-        "position": result.position(stack.id), "total": len(result.order),
-        "depends_on": [order_page.edge_item(e) for e in result.depends_on(stack.id)],
-        "dependents": [order_page.edge_item(e) for e in result.dependents(stack.id)],
+        "position": result.position(sid), "total": len(result.order),
+        "depends_on": [order_page.edge_item(e) for e in result.depends_on(sid)],
+        "dependents": [order_page.edge_item(e) for e in result.dependents(sid)],
         "nested_in": {"parent": parent[0], "logical_id": parent[1]} if parent else None,
         "again_after": [{"from_stack": f.from_stack, "parameter": f.parameter,
                          "output": f.output, "confirmed": f.source == "config"}
                         for f in (*result.follow_ups, *result.hints)
-                        if f.stack == stack.id and f.second_pass],
+                        if f.stack == sid and f.second_pass],
         "feeds_again": [{"stack": f.stack, "parameter": f.parameter, "output": f.output}
                         for f in (*result.follow_ups, *result.hints)
-                        if f.from_stack == stack.id and f.second_pass],
+                        if f.from_stack == sid and f.second_pass],
         "dangling": [{"expression": d.expression, "names": list(d.names)}
-                     for d in result.dangling if d.stack == stack.id],
+                     for d in result.dangling if d.stack == sid],
         "multi": len(result.order) > 1,
     }
 

@@ -9,7 +9,7 @@ of the source stack's output right before the stack that needs it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from docgen import commands as c
@@ -20,7 +20,7 @@ from docgen.intrinsics import render
 from docgen.model import Environment, Handbook, OutputWiring, Stack
 from docgen.pages import PageContext
 from docgen.pages.common import tabs
-from docgen.pages.deploy import target_commands
+from docgen.pages.deploy import commands_for, target_commands
 
 CACHE_KEY = "analyse.order"
 
@@ -50,6 +50,8 @@ def _with_wiring(stack: Stack, add: tuple[OutputWiring, ...] = (),
                  drop: frozenset[str] = frozenset()) -> Stack:
     """The stack as deployed in one pass: extra wiring added, deferred wiring removed."""
     wiring = tuple(w for w in stack.config.wiring if w.parameter not in drop) + add
+    if wiring == stack.config.wiring:  # the usual first pass: the stack as configured
+        return stack
     return Stack(dataclasses.replace(stack.config, wiring=wiring), stack.template)
 
 
@@ -64,14 +66,22 @@ def _target(handbook: Handbook, stack: Stack, env: Environment | None) -> stacki
     return stackinfo.targets(handbook, stack)[0]
 
 
+#: ``commands(stack, target)``: the deploy commands of a stack as configured.
+Commands = Callable[[Stack, stackinfo.Target], dict[str, Any]]
+
+
 def _pass(handbook: Handbook, stack: Stack, env: Environment | None, fact: Fact,
-          add: tuple[OutputWiring, ...] = (), drop: frozenset[str] = frozenset()
-          ) -> tuple[str, str | None, dict[str, Any]]:
+          add: tuple[OutputWiring, ...] = (), drop: frozenset[str] = frozenset(),
+          commands: Commands | None = None) -> tuple[str, str | None, dict[str, Any]]:
     """(stack name, region, commands) of one deployment pass of ``stack``: a stack fact,
-    so an unchanged stack's commands need not parse its template."""
+    so an unchanged stack's commands need not parse its template. ``commands`` gives
+    those of the stack as configured (the deploy page's, already built) when the pass
+    leaves its wiring as it is."""
     def compute() -> tuple[str, str | None, dict[str, Any]]:
         one = _with_wiring(stack, add=add, drop=drop)
         target = _target(handbook, one, env)
+        if commands is not None and one is stack:
+            return target.stack_name, target.region, commands(stack, target)
         return target.stack_name, target.region, target_commands(handbook, one, target)
 
     name = "deploy-pass:" + repr((env.name if env else None, sorted(drop),
@@ -101,7 +111,8 @@ def stack_facts(ctx: PageContext) -> None:
     for env in envs:
         if stack.id in result.order and result.parent_of(stack.id) is None:
             _pass(ctx.handbook, stack, env, ctx.stack_fact,
-                  drop=_deferred(result).get(stack.id, frozenset()))
+                  drop=_deferred(result).get(stack.id, frozenset()),
+                  commands=lambda st, t: commands_for(ctx, st, t))
         for f in _second_passes(result):
             if f.stack == stack.id:
                 _pass(ctx.handbook, stack, env, ctx.stack_fact,

@@ -58,8 +58,9 @@ def importers(handbook: Handbook, stack: Stack,
     result: dict[str, list[str]] = {}
     if not names:
         return result
+    sid = stack.id  # a property: read once, not once per stack of the handbook
     for other, found in imported if imported is not None else imported_values(handbook):
-        if other == stack.id:
+        if other == sid or not found:
             continue
         for v in found:
             for out_name, exported in names.items():
@@ -109,7 +110,8 @@ def live_context(stack: Stack, sources: list[tuple[stackinfo.Target, liveoutputs
     from docgen.modelbuild import is_secret_value
 
     for o in stack.template.outputs:
-        hidden = is_secret_value(stack.template, o.value)  # never print a credential
+        # never print a credential (asked only when there are live values to show)
+        hidden = bool(loaded) and is_secret_value(stack.template, o.value)
         values[o.name] = [{"label": t.env, "value": (
             "secret: not shown" if hidden and (live.values or {}).get(o.name) is not None
             else (live.values or {}).get(o.name))} for t, live in loaded]

@@ -4,12 +4,13 @@ time along the critical path, and known pitfalls — all from the ops knowledge 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from docgen import stackinfo
 from docgen.analyse import ops as a
 from docgen.knowledge import ops as kb_ops
-from docgen.model import Resource, Stack
+from docgen.model import Stack
 from docgen.pages import PageContext
 from docgen.pages.common import Tab, tabs
 
@@ -30,8 +31,15 @@ def target_rows(ts: Sequence[stackinfo.Target]) -> list[dict[str, Any]]:
 
 
 def sources(record: kb_ops.Record) -> list[dict[str, str]]:
-    """A record's sources as links (URLs) or plain text (the reference handbook)."""
-    return [{"url": s if s.startswith("https://") else "", "text": s} for s in record.source]
+    """A record's sources as links (URLs) or plain text (the reference handbook).
+    Shared between pages and stacks (pages only read them): a record's sources are
+    shown on every stack's pages."""
+    return _sources(record.source)
+
+
+@lru_cache(maxsize=4096)
+def _sources(source: tuple[str, ...]) -> list[dict[str, str]]:
+    return [{"url": s if s.startswith("https://") else "", "text": s} for s in source]
 
 
 def step_texts(steps: Sequence[kb_ops.Step]) -> list[str]:
@@ -51,30 +59,55 @@ def per_target(stack: Stack, ts: Sequence[stackinfo.Target],
     return tabs(out)
 
 
+#: The list placeholders of stack-state commands: one command per candidate resource.
+LISTS = ("skippable", "retainable")
+
+
+def _list_keys(ctx: PageContext, record: kb_ops.Record) -> tuple[list[str | None], set[str]]:
+    """Per step of a stack-state record, the first list placeholder (``{skippable}``,
+    ``{retainable}``) its command names, or None; and every one the record names.
+    Once per record and run (the record is kept with the answer: keyed by its id)."""
+    key = ("stack-state list placeholders", id(record))
+    hit = ctx.memo.get(key)
+    if hit is None or hit[0] is not record:
+        per_step: list[str | None] = []
+        uses: set[str] = set()
+        for step in record.steps:
+            values = [v for _, vs in step.command.options for v in vs] if step.command else []
+            named = [k for k in LISTS if any("{" + k + "}" in v for v in values)]
+            per_step.append(named[0] if named else None)
+            uses.update(named)
+        hit = ctx.memo[key] = (record, per_step, uses)
+    return hit[1], hit[2]
+
+
 def _state_blocks(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops.Record,
-                  lists: Mapping[str, Sequence[str]]) -> list[Tab]:
+                  lists: Mapping[str, Sequence[str]], keys: Sequence[str | None]) -> list[Tab]:
     """Steps of a stack-state record; a step naming ``{skippable}``/``{retainable}``
-    becomes one command per candidate resource (name only those that really failed)."""
+    (``keys``: per step) becomes one command per candidate resource (name only those
+    that really failed)."""
 
     def build(t: stackinfo.Target, block: a.Block) -> None:
-        for i, step in enumerate(record.steps, 1):
-            if step.command is None:
+        scope = a.Scope(stack, t)
+        run = 0  # index of the first step of the current run of steps without a list
+        for i, (step, key) in enumerate(zip(record.steps, keys, strict=True), 1):
+            if key is None:
                 continue
-            keys = [k for k in lists if any("{" + k + "}" in v
-                                            for _, vs in step.command.options for v in vs)]
-            if not keys:
-                a.steps_block([step], a.Scope(stack, t), block, start=i)
-                continue
-            for name in lists[keys[0]]:
-                scope = a.Scope(stack, t, stack.template.resource(name),
-                                lists={keys[0]: [name]})
+            if run < i - 1:  # the steps before this one, numbered as in the record
+                a.steps_block(record.steps[run:i - 1], scope, block, start=run + 1)
+            run = i
+            assert step.command is not None  # a list placeholder is in its command
+            for name in lists[key]:
+                one = a.Scope(stack, t, stack.template.resource(name), lists={key: [name]})
                 try:
-                    command = a.instantiate(step.command, scope, block)
+                    command = a.instantiate(step.command, one, block)
                 except a.Unresolved:
                     continue
                 if command is not None:
                     block.comment(f"{i}. {step.text} ({name})")
                     block.add(command)
+        if run < len(record.steps):
+            a.steps_block(record.steps[run:], scope, block, start=run + 1)
 
     return per_target(stack, ts, build)
 
@@ -92,16 +125,15 @@ def stack_states(ctx: PageContext, kb: kb_ops.OpsKnowledge,
     assert stack is not None
     skip = a.recovery_candidates(kb, stack.template, "skip_update_rollback")
     retain = a.recovery_candidates(kb, stack.template, "retain_on_delete")
-    lists = {"skippable": [x.resource.logical_id for x in skip],
-             "retainable": [x.resource.logical_id for x in retain]}
+    lists = dict(zip(LISTS, ([x.resource.logical_id for x in skip],
+                             [x.resource.logical_id for x in retain]), strict=True))
     find = None
     states = []
     for record in kb.of_kind("stack_state"):
+        keys, uses = _list_keys(ctx, record)
         entry = {"state": record.state, "text": record.text, "steps": step_texts(record.steps),
-                 "blocks": _state_blocks(stack, ts, record, lists),
+                 "blocks": _state_blocks(stack, ts, record, lists, keys),
                  "sources": sources(record), "candidates": [], "candidate_kind": ""}
-        uses = {k for k in lists for s in record.steps if s.command
-                for _, vs in s.command.options for v in vs if "{" + k + "}" in v}
         if "skippable" in uses:
             entry.update(candidates=_candidates(skip), candidate_kind="skip")
         elif "retainable" in uses:
@@ -133,8 +165,8 @@ def _failure_blocks(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops
 
 
 def _record_entry(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops.Record,
-                  resources: Sequence[Resource]) -> dict[str, Any]:
-    applied = a.resources_for(record, resources, stack.template)
+                  advice: a.TypeAdvice) -> dict[str, Any]:
+    applied = advice.applied[record.id]  # the type's resources it applies to
     return {
         "id": record.id, "title": record.title, "text": record.text,
         "symptom": record.symptom, "cause": record.cause,
@@ -185,8 +217,8 @@ def context(ctx: PageContext) -> Mapping[str, Any]:
     find, states = stack_states(ctx, kb, ts)
     types = []
     for advice in a.advice_by_type(kb, stack.template):
-        failures = [_record_entry(stack, ts, x.record, advice.resources) for x in advice.failures]
-        pitfalls = [_record_entry(stack, ts, x.record, advice.resources) for x in advice.pitfalls]
+        failures = [_record_entry(stack, ts, x.record, advice) for x in advice.failures]
+        pitfalls = [_record_entry(stack, ts, x.record, advice) for x in advice.pitfalls]
         types.append({"type": advice.type,
                       "resources": [r.logical_id for r in advice.resources],
                       "failures": failures, "pitfalls": pitfalls})
