@@ -241,3 +241,18 @@ def test_security_page_reports_plain_text_secrets(project: Path) -> None:
                  "secret-string-not-plaintext", "iam-user-login-password-not-plaintext",
                  "lambda-env-no-secrets"):
         assert rule in security, rule
+
+
+def test_deploy_page_warns_inside_the_admonition(project: Path) -> None:
+    """The warning about secret defaults is the admonition's body (indented), naming
+    the parameters, not a paragraph after an empty admonition."""
+    proc = run(["generate"], project)
+    assert proc.returncode == 0, proc.stderr
+    deploy = next((project / "docs").rglob("deploy.md")).read_text()
+    _head, sep, body = deploy.partition('!!! danger "Secret with a default"\n')
+    assert sep, deploy
+    first = body.splitlines()[0]
+    assert first.startswith("    ") and "ApiToken" in first, first
+    assert first.endswith(": the template sets a default that is not shown here; the "
+                          "commands keep it unless you override it."), first
+    assert not leaks(deploy)
