@@ -311,6 +311,9 @@ def outputs(stack_name: str, region: str | None, output: str) -> None:
     sys.exit(write_outputs(stack_name, region, output))
 
 
+_KEPT: list[BaseException] = []
+
+
 def run() -> None:
     """The ``docgen`` console script: :func:`main`, then a hard exit.
 
@@ -324,6 +327,9 @@ def run() -> None:
         code: Any = 0
     except SystemExit as exc:
         code = exc.code
+        # The exception's traceback holds the command's frames, and so the handbook:
+        # letting it go here would free it all after all. Kept until the process ends.
+        _KEPT.append(exc)
     if code is None:
         code = 0
     elif not isinstance(code, int):  # sys.exit("message"): what Python would do

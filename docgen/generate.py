@@ -177,6 +177,7 @@ def _fewer_collections() -> Iterator[None]:
     try:
         yield
     finally:
+        gc.unfreeze()  # what the build froze (its loaded templates) is ordinary again
         gc.set_threshold(*old)
 
 

@@ -165,7 +165,9 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
     # knowledge base, shared analyses) once, and the workers inherit them.
     first = one(indices[0])
     _SHARED.update(handbook=handbook, env=env, memo=memo, done=done)
-    gc.freeze()  # the collector would touch every inherited object: copy-on-write copies
+    # The collector would touch every inherited object (copy-on-write copies); frozen,
+    # they stay out of its way (generate.build unfreezes when the build ends).
+    gc.freeze()
     try:
         # Largest first, in small chunks: the run ends when the last worker does, so
         # the big templates must not come last (a longest-first schedule); results are
@@ -184,6 +186,5 @@ def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,
                         facts_blobs[sid] = (blob, frozenset(facts))
         return [got[i] for i in indices]
     finally:
-        gc.unfreeze()
         _SHARED.clear()
 
