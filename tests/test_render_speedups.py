@@ -314,3 +314,30 @@ def test_security_status_texts_are_the_macros(status: str, text: str, anchor: st
     old = env.from_string(SECURITY_MACROS + "<{{ status(s) }}|{{ verdict(c) }}>").render(
         s=status, c=cell)
     assert old[old.index("<"):] == f"<{status_text(status)}|{verdict_text(cell)}>"
+
+
+def test_compliance_rows_are_the_cell_loop(tmp_path: Path) -> None:
+    """The compliance matrix prints each row's cells as one prepared string
+    (``cells_md``); a page template that loops over ``r.cells`` as before (a user's
+    override) gets the same dicts, and so the same page. Run on the repository's
+    security fixtures: findings of every status across many stacks."""
+    from docgen.generate import build, default_project
+
+    repo = Path(__file__).resolve().parents[1]
+    files = sorted(str(p) for p in (repo / "tests" / "fixtures" / "security").rglob("*.yaml"))
+    assert len(files) > 3
+    fast = build(default_project(str(tmp_path / "a"), str(tmp_path / "a" / "docs")), files)
+    template = (repo / "templates" / "handbook" / "compliance.md.j2").read_text()
+    assert "{{ r.cells_md }}" in template
+    looped = template.replace("{{ r.cells_md }}",
+                              "{% for c in r.cells %} {{ c.verdict }} |{% endfor %}")
+    overrides = tmp_path / "overrides" / "handbook"
+    overrides.mkdir(parents=True)
+    (overrides / "compliance.md.j2").write_text(looped)
+    import dataclasses
+    project = dataclasses.replace(default_project(str(tmp_path / "b"),
+                                                  str(tmp_path / "b" / "docs")),
+                                  page_templates_dir=str(tmp_path / "overrides"))
+    slow = build(project, files)
+    assert fast.pages["compliance.md"] == slow.pages["compliance.md"]
+    assert "**not met**" in fast.pages["compliance.md"]

@@ -69,12 +69,21 @@ class ComplianceMatrix:
         out = [{MET: 0, NOT_MET: 0, DEPENDS_ON: 0, NOT_APPLICABLE: len(rows)}
                for _ in self.stacks]
         for row in rows:
-            for counts, cell in zip(out, row.cells, strict=True):
-                # most cells are the shared "not applicable" one, already counted
-                if cell is not _NOT_APPLICABLE_CELL:
-                    counts[NOT_APPLICABLE] -= 1
-                    counts[cell.status] += 1
+            # most cells are the shared "not applicable" one, already counted
+            for j in applicable(row.cells):
+                counts = out[j]
+                counts[NOT_APPLICABLE] -= 1
+                counts[row.cells[j].status] += 1
         return out
+
+
+def applicable(cells: Sequence[ControlCell]) -> list[int]:
+    """Indices of the cells that are not the shared "not applicable" one (found in C:
+    a big matrix has tens of thousands of cells, nearly all of them that one)."""
+    from itertools import compress, repeat
+    from operator import is_not
+
+    return list(compress(range(len(cells)), map(is_not, cells, repeat(_NOT_APPLICABLE_CELL))))
 
 
 def _natural(text: str) -> list[object]:
@@ -114,13 +123,16 @@ def build_matrix(
                 if src not in sources:
                     sources.append(src)
     by_stack: list[Mapping[str, list[Evidence]]] = []
-    for _sid, findings in stacks:
+    holders: dict[str, list[int]] = {}  # rule id -> the stacks with findings of it
+    for j, (_sid, findings) in enumerate(stacks):
         index: dict[str, list[Evidence]] = {}
         for f in findings:
             index.setdefault(f.rule_id, []).append(f)
         by_stack.append(index)
-    present_ids = [index.keys() for index in by_stack]
+        for rule_id in index:
+            holders.setdefault(rule_id, []).append(j)
     fw_order = {f.id: i for i, f in enumerate(kb.frameworks)}
+    folded: dict[tuple[int, tuple[str, ...]], ControlCell] = {}
     rows = []
     for (fw_id, cid), (checks, sources) in sorted(
         controls.items(), key=lambda kv: (fw_order.get(kv[0][0], 99), _natural(kv[0][1]))
@@ -129,12 +141,17 @@ def build_matrix(
         if framework is None:
             continue
         ids = [c.id for c in checks]
-        # most (control, stack) pairs have no finding at all: the set test spares them
-        # building and folding an empty list (stacks x controls is ~45k on a big corpus)
-        cells = tuple(
-            _NOT_APPLICABLE_CELL if present.isdisjoint(ids)
-            else cell_status([f for i in ids for f in index.get(i, [])])
-            for index, present in zip(by_stack, present_ids, strict=True)
-        )
-        rows.append(ControlRow(framework, cid, tuple(checks), tuple(sources), cells))
+        # Most (control, stack) pairs have no finding at all (stacks x controls is ~45k
+        # on a big corpus): a row starts "not applicable" everywhere and only the
+        # stacks with findings of its checks are folded.
+        cells = [_NOT_APPLICABLE_CELL] * len(by_stack)
+        key = tuple(ids)
+        for j in sorted({j for i in ids for j in holders.get(i, ())}):
+            # controls of several frameworks map to the same checks: same cell
+            cell = folded.get((j, key))
+            if cell is None:
+                index = by_stack[j]
+                cell = folded[j, key] = cell_status([f for i in ids for f in index.get(i, [])])
+            cells[j] = cell
+        rows.append(ControlRow(framework, cid, tuple(checks), tuple(sources), tuple(cells)))
     return ComplianceMatrix(kb.frameworks, tuple(s for s, _ in stacks), tuple(rows))

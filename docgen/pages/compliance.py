@@ -6,15 +6,18 @@ Built from the same per-stack analyses as the stack ``security`` pages (shared t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Mapping, Sequence
+from collections.abc import Sequence as SequenceABC
+from functools import cache, lru_cache
 from typing import Any
 
 from docgen.analyse.compliance import (
     DEPENDS_ON,
+    NOT_APPLICABLE,
     NOT_MET,
     ControlCell,
     Evidence,
+    applicable,
     build_matrix,
 )
 from docgen.escape import md
@@ -67,6 +70,39 @@ def _cell(stack_id: str, cell: ControlCell) -> dict[str, Any]:
     }
 
 
+def _cells_md(stacks: Sequence[str], cells: Sequence[ControlCell]) -> str:
+    """A row's cells as Markdown table text (`` v1 | v2 |``): one string per row, built
+    from the few cells that are not "not applicable" (the matrix has stacks x controls
+    cells, ~45k on a big corpus: a Jinja loop over them cost more than the page)."""
+    texts = [_plain_cell(NOT_APPLICABLE)["verdict"]] * len(cells)
+    for j in applicable(cells):
+        texts[j] = _verdict_of(stacks[j], cells[j])
+    return " " + " | ".join(texts) + " |" if texts else ""
+
+
+@lru_cache(maxsize=65536)
+def _verdict_of(stack_id: str, cell: ControlCell) -> str:
+    """Several frameworks' controls map to the same checks, so the same cell (one
+    object, see ``build_matrix``) recurs in several rows: its text is made once."""
+    return str(_cell(stack_id, cell)["verdict"])
+
+
+class _Cells(SequenceABC[dict[str, Any]]):
+    """A row's cells as dicts (status, links, more, verdict), made when read: the page
+    template prints ``cells_md``; this is for page templates of users that loop."""
+
+    def __init__(self, stacks: Sequence[str], cells: Sequence[ControlCell]) -> None:
+        self._stacks, self._cells = stacks, cells
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __getitem__(self, j: Any) -> Any:
+        if isinstance(j, slice):
+            return [self[k] for k in range(*j.indices(len(self)))]
+        return _cell(self._stacks[j], self._cells[j])
+
+
 def _evidence(ctx: PageContext, stack: Stack) -> tuple[Evidence, ...]:
     return ctx.stack_fact(stack, "compliance-evidence",  # type: ignore[no-any-return]
                           lambda: tuple(Evidence.of(f) for f in
@@ -104,9 +140,8 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
                 "rows": [
                     {
                         "control": r.control,
-                        "cells": [
-                            _cell(sid, c) for sid, c in zip(matrix.stacks, r.cells, strict=True)
-                        ],
+                        "cells": _Cells(matrix.stacks, r.cells),
+                        "cells_md": _cells_md(matrix.stacks, r.cells),
                         "checks": [c.id for c in r.checks],
                         "analogy": all(b == "analogy" for _s, _r, b in r.sources),
                     }
