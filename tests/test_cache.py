@@ -8,6 +8,7 @@ change must re-render and that nothing else was.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -124,6 +125,21 @@ def rendered(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(render, "render_page", spy)
     yield seen
+
+
+@contextlib.contextmanager
+def files_opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The paths ``open()`` is given meanwhile (what a run reads and writes)."""
+    opened: list[str] = []
+    real_open = open
+
+    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr("builtins.open", spy)
+        yield opened
 
 
 def run(root: Path, seen: list[str]) -> tuple[dict[str, str], set[str]]:
@@ -370,15 +386,7 @@ def test_one_stack_edit_reads_no_page_of_the_others(project: Path, rendered: lis
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     first, _ = run(project, rendered)
     (project / "stacks" / "c.yaml").write_text(TEMPLATE_C.replace("Topic stack", "Topics"))
-    opened: list[str] = []
-    real_open = open
-
-    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
-        opened.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    with monkeypatch.context() as m:
-        m.setattr("builtins.open", spy)
+    with files_opened(monkeypatch) as opened:
         result = generate(load_config(str(project / "docgen.yml")))
     assert result.changed and not result.errors
     runbooks = str(project / "docs" / "runbooks")
@@ -610,15 +618,7 @@ def test_example_handbook_edits_match_a_fresh_run(tmp_path: Path, monkeypatch: p
 def test_noop_trusts_runbooks_without_reading_pages(project: Path, rendered: list[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     first, _ = run(project, rendered)
-    opened: list[str] = []
-    real_open = open
-
-    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
-        opened.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    with monkeypatch.context() as m:
-        m.setattr("builtins.open", spy)
+    with files_opened(monkeypatch) as opened:
         result = generate(load_config(str(project / "docgen.yml")))
     assert result.unchanged and not result.changed
     assert sorted(result.pages) == sorted(first)
@@ -656,13 +656,6 @@ def test_each_template_is_read_once_and_those_bytes_are_parsed(
     from docgen import generate as gen
 
     path = project / "stacks" / "c.yaml"
-    opened: list[str] = []
-    real_open = open
-
-    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
-        opened.append(str(file))
-        return real_open(file, *args, **kwargs)
-
     real_load = gen._load_one
 
     def edit_while_running(p: str, data: bytes | None = None) -> Any:
@@ -670,8 +663,7 @@ def test_each_template_is_read_once_and_those_bytes_are_parsed(
             path.write_text(TEMPLATE_C.replace("Topic stack", "Edited topic stack"))
         return real_load(p, data)
 
-    with monkeypatch.context() as m:
-        m.setattr("builtins.open", spy)
+    with files_opened(monkeypatch) as opened, monkeypatch.context() as m:
         m.setattr(gen, "_load_one", edit_while_running)
         first, _ = run(project, rendered)
     assert opened.count(str(path)) == 1
