@@ -325,9 +325,7 @@ class Store:
         self._facts: dict[str, bytes] | None = None
         self.used_facts: set[str] = set()
         self.facts_dirty = False
-        self.tainted = False  # an input changed during the run: store nothing
         if not self.folder:
-            self.tainted = True  # never writes
             return
         data = self._read("loads.json") if read_loads else None
         if isinstance(data, dict) and data.get("format") == FORMAT:
@@ -354,7 +352,7 @@ class Store:
             return None
 
     def _write(self, rel: str, payload: Any) -> None:
-        if self.tainted:
+        if not self.folder:
             return
         self._write_bytes(rel, json.dumps(payload, ensure_ascii=False,
                                           separators=(",", ":")).encode())
@@ -403,7 +401,7 @@ class Store:
         return facts if isinstance(facts, dict) else {}
 
     def put_facts(self, key: str, facts: dict[Any, Any]) -> None:
-        if self.tainted or not facts:
+        if not self.folder or not facts:
             return
         import pickle
 
@@ -415,7 +413,7 @@ class Store:
 
     def put_facts_blob(self, key: str, blob: bytes) -> None:
         """Facts already pickled (by the worker that computed them)."""
-        if not self.tainted:
+        if self.folder:
             self._all_facts()[key] = blob
             self.used_facts.add(key)
             self.facts_dirty = True
@@ -441,7 +439,7 @@ class Store:
     def finish(self, live_load_keys: set[str]) -> None:
         """Persist the load index and the facts of this run's stacks (only those: the
         others are dropped)."""
-        if self.tainted:
+        if not self.folder:
             return
         if self.loads_dirty:
             keep = {k: v for k, v in self.loads.items() if k in live_load_keys}
@@ -502,17 +500,14 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
 
     import gc
 
+    from docgen.gcpause import gc_paused
+
     # Parsing makes millions of containers and no cycles: the collector stays off while
     # it runs (it rescanned them, ~0.06 s for the corpus), and what it made is then
     # frozen for the rest of the build (generate.build unfreezes): the templates live
     # as long as the run, and every later collection would scan them again.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         loaded = [load_counted(n, i) for n, i in enumerate(todo)]
-    finally:
-        if was_enabled:
-            gc.enable()
     gc.freeze()
     for i, (tpl, found) in zip(todo, loaded, strict=True):
         entry = {"valid": tpl is not None, "diagnostics": [_diag_to_json(d) for d in found],
@@ -536,11 +531,10 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     def loader(i: int) -> Callable[[], Template]:
         def load() -> Template:
             tpl, _ = parse(i)
-            if tpl is None:  # valid when the key was made: only if it could not be read
+            if tpl is None:  # cannot be: these very bytes were valid when loaded
                 from docgen.diagnostics import DocgenError
 
-                store.tainted = True
-                raise DocgenError(f"{configs[i].template_path}: changed during the run")
+                raise DocgenError(f"{configs[i].template_path}: no longer loads")
             return tpl  # type: ignore[return-value]
         return load
 
@@ -572,7 +566,7 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     if manifest is not None and manifest.get("key") == tree_key \
             and manifest["files"] == stats:  # nothing changed: read no page at all
         store.finish({k for k in load_keys if k})
-        sets = {k: v for k, v in manifest["sets"].items()}
+        sets = dict(manifest["sets"])
         return Result(handbook, Pages({}, runbooks, _names(sets), _names(sets)), diags,
                       invalid_ids,
                       tree_key=tree_key, unchanged=True, sets=sets)
@@ -633,7 +627,7 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     on_disk = _names({k: v for k, v in intact.items() if k in sets})
     return Result(handbook, Pages(fresh, runbooks, _names(sets), on_disk, prestage),
                   diags, invalid_ids,
-                  tree_key=tree_key if not store.tainted else "", sets=sets,
+                  tree_key=tree_key, sets=sets,
                   prestaged=prestaged)
 
 
@@ -673,8 +667,8 @@ def record_tree(project: ProjectConfig, result: Any, folder: str,
     lock: remember which page sets ``folder`` holds and the size, time and inode of each
     file, so that later runs can trust those files without reading them (like git's
     index: editing a page by hand changes its time, and the next run renders again).
-    Without a trustworthy key (the cache is off, an input changed during the run) the
-    previous manifest is removed instead. ``files``: the stats when the writer knows
+    Without a key (the build could not use the cache) the previous manifest is removed
+    instead. ``files``: the stats when the writer knows
     them (else the folder is walked)."""
     if not enabled(project):
         return

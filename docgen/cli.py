@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -311,9 +311,6 @@ def outputs(stack_name: str, region: str | None, output: str) -> None:
     sys.exit(write_outputs(stack_name, region, output))
 
 
-_KEPT: list[BaseException] = []
-
-
 def run() -> None:
     """The ``docgen`` console script: :func:`main`, then a hard exit.
 
@@ -324,12 +321,14 @@ def run() -> None:
     use :func:`main` and keep normal behaviour."""
     try:
         main()
-        code: Any = 0
     except SystemExit as exc:
-        code = exc.code
-        # The exception's traceback holds the command's frames, and so the handbook:
-        # letting it go here would free it all after all. Kept until the process ends.
-        _KEPT.append(exc)
+        # exits here, while the exception (its traceback holds the command's frames, and
+        # so the handbook) is alive: letting it go first would free it all after all
+        _hard_exit(exc.code)
+    _hard_exit(0)
+
+
+def _hard_exit(code: Any) -> NoReturn:
     if code is None:
         code = 0
     elif not isinstance(code, int):  # sys.exit("message"): what Python would do

@@ -400,9 +400,7 @@ def write_tree(docs_dir: str, tree: Mapping[str, str], keep: Sequence[str] = (),
                     parts = rel.split("/")
                     files[rel] = _place(os.path.join(target, *parts),
                                         os.path.join(staging, *parts),
-                                        None if rel in unchanged and rel not in pre
-                                        else encoded.get(rel) or tree[rel].encode("utf-8"),
-                                        made)
+                                        None if rel in unchanged else encoded[rel], made)
             for rel in sorted(carried):
                 parts = rel.split("/")
                 files[rel] = _place(os.path.join(target, *parts),

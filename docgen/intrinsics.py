@@ -18,7 +18,7 @@ PSEUDO_PARAMETERS = frozenset({
 })
 
 #: Leaf types of a parsed template: never an intrinsic, a mapping or a list.
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
 
@@ -93,7 +93,7 @@ def evaluate(value: Any, params: Mapping[str, Any], conditions: Mapping[str, Any
     Returns the value, or an :class:`Unknown` when it depends on something not known
     before deployment. Conditions are evaluated on demand from their expressions.
     """
-    if type(value) in _SCALARS:  # most values: returned as they are (below), sooner
+    if type(value) in SCALARS:  # most values: returned as they are (below), sooner
         return value
     conditions = conditions or {}
     mappings = mappings or {}

@@ -119,8 +119,6 @@ def _scalar(node: ScalarNode) -> Any:
             if len(_CONVERTED) < _MEMO_MAX:
                 _CONVERTED[key] = value
         return value
-    if tag == _STR:
-        return node.value
     if tag == _NULL:
         return None
     if tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"):
@@ -253,7 +251,7 @@ class _Builder:
 
 #: First characters of plain scalars that an implicit resolver may claim (``true``,
 #: ``12``, ``~``, ``<<``...); any other plain scalar is a string.
-_RESOLVERS = dict(yaml.CSafeLoader.yaml_implicit_resolvers)
+_RESOLVERS = {k: list(v) for k, v in yaml.CSafeLoader.yaml_implicit_resolvers.items()}
 _RESOLVABLE = frozenset(_RESOLVERS)
 #: Resolved tags of plain scalars by text (see ``_Loader.resolve``).
 _PLAIN_TAGS: dict[str, str] = {}
@@ -584,11 +582,16 @@ def read_file(path: str, data: bytes | None = None) -> tuple[str | None, list[Di
     """Read a template file's text, refusing what CloudFormation would refuse.
     ``data``: the file's bytes, already read by the caller (the cache reads each
     template once, to hash it, and parses those very bytes)."""
-    if data is not None:
-        if len(data) > MAX_BYTES:
-            return None, [Diagnostic(path, 1, 1, "file is larger than CloudFormation's 1 MB "
-                                     "limit")]
-        return decode(data, path)
+    if data is None:
+        data, diags = _read_bytes(path)
+        if data is None:
+            return None, diags
+    if len(data) > MAX_BYTES:
+        return None, [Diagnostic(path, 1, 1, "file is larger than CloudFormation's 1 MB limit")]
+    return decode(data, path)
+
+
+def _read_bytes(path: str) -> tuple[bytes | None, list[Diagnostic]]:
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
@@ -603,13 +606,10 @@ def read_file(path: str, data: bytes | None = None) -> tuple[str | None, list[Di
         with open(path, "rb", opener=_open_nonblocking) as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
                 return None, [Diagnostic(path, 1, 1, "cannot read file: not a regular file")]
-            data = fh.read(MAX_BYTES + 1)
+            return fh.read(MAX_BYTES + 1), []
     except OSError as exc:
         reason = "symbolic link loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
         return None, [Diagnostic(path, 1, 1, f"cannot read file: {reason}")]
-    if len(data) > MAX_BYTES:
-        return None, [Diagnostic(path, 1, 1, "file is larger than CloudFormation's 1 MB limit")]
-    return decode(data, path)
 
 
 def is_json(path: str, text: str) -> bool:

@@ -312,10 +312,6 @@ class Handbook:
 
     project: ProjectConfig
     stacks: tuple[Stack, ...]
-    #: stack id -> first stack with it, built on first lookup (analyses look stacks up by
-    #: id per resource: a scan each time was quadratic over a big corpus)
-    _by_id: dict[str, Stack] = field(init=False, default_factory=dict, repr=False,
-                                     compare=False)
     #: facts derived from the handbook, each computed on first use (see ``derived``)
     _derived: dict[Any, Any] = field(init=False, default_factory=dict, repr=False,
                                      compare=False)
@@ -330,8 +326,8 @@ class Handbook:
             return value
 
     def stack(self, stack_id: str) -> Stack | None:
-        by_id = self._by_id
-        if not by_id:
-            for st in self.stacks:
-                by_id.setdefault(st.id, st)
+        """The first stack with this id (analyses look stacks up by id per resource: a
+        scan each time was quadratic over a big corpus)."""
+        by_id: dict[str, Stack] = self.derived(
+            "stack by id", lambda: {st.id: st for st in reversed(self.stacks)})
         return by_id.get(stack_id)

@@ -8,13 +8,13 @@ diagnostic at the position of the offending node.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from docgen.diagnostics import Diagnostic
+from docgen.gcpause import gc_paused
 from docgen.intrinsics import PSEUDO_PARAMETERS, intrinsic, sub_variables
 from docgen.loader import QUOTAS, load_data, quota_message
 from docgen.model import (
@@ -456,16 +456,11 @@ def load_template(path: str, data: bytes | None = None
     collector would otherwise rescan them, and everything loaded before, many times
     over (a quarter of the loading time over the corpus, half when templates are kept).
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         raw, fmt, diags = load_data(path, data)
         if raw is None:
             return None, diags
         return build_template(path, raw, fmt)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 #: Attributes whose value is a credential (``!GetAtt Key.SecretAccessKey``).

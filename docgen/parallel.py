@@ -48,15 +48,10 @@ def map_ordered(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     which the collector would otherwise rescan over and over (about half of the
     unpickling time). Workers forked meanwhile inherit the pause; they live only as
     long as this call."""
-    import gc
+    from docgen.gcpause import gc_paused
 
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return list(imap_ordered(fn, items))
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def imap_ordered(fn: Callable[[T], R], items: Sequence[T],

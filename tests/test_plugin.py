@@ -10,6 +10,7 @@ including ``docgen.yml`` itself. Zensical (Material's successor, which reads
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -225,32 +227,46 @@ def _wait_for(predicate: Any, timeout: float) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def _serving(args: list[str], root: Path, log_path: Path) -> Iterator[None]:
+    """A server process (``python -m ...``) in ``root``, its output in ``log_path``;
+    stopped on the way out."""
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, stdout=log,
+                                stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
+        try:
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _add_dr_output(root: Path) -> str:
+    """Append an output to the example's DR template (Outputs is its last section);
+    returns the output's name, which its outputs page will show once regenerated."""
+    marker = "ZzEditedWhileServing"
+    template = root / "stacks" / "dr.yaml"
+    text = template.read_text()
+    assert text.rstrip().splitlines()[-1].startswith("    "), "Outputs is the last section"
+    template.write_text(text.rstrip() + f"\n  {marker}:\n    Value: added\n")
+    return marker
+
+
 @pytest.mark.slow
 def test_mkdocs_serve_regenerates_on_template_edit(tmp_path: Path) -> None:
     root = copy_example(tmp_path / "project")
     outputs = root / "docs_src" / "runbooks" / "dr" / "outputs.md"
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "mkdocs", "serve", "-a",
-                             f"127.0.0.1:{_free_port()}"], cwd=root, stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
-    try:
-        assert _wait_for(lambda: "Serving on" in (tmp_path / "serve.log").read_text(), 300), \
-            (tmp_path / "serve.log").read_text()[-2000:]
+    log_path = tmp_path / "serve.log"
+    with _serving(["mkdocs", "serve", "-a", f"127.0.0.1:{_free_port()}"], root, log_path):
+        assert _wait_for(lambda: "Serving on" in log_path.read_text(), 300), \
+            log_path.read_text()[-2000:]
         assert outputs.is_file()
-        marker = "ZzEditedWhileServing"
-        template = root / "stacks" / "dr.yaml"
-        text = template.read_text()
-        assert text.rstrip().splitlines()[-1].startswith("    "), "Outputs is the last section"
-        template.write_text(text.rstrip() + f"\n  {marker}:\n    Value: added\n")
+        marker = _add_dr_output(root)
         assert _wait_for(lambda: marker in outputs.read_text(), 300), \
-            (tmp_path / "serve.log").read_text()[-2000:]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            log_path.read_text()[-2000:]
 
 
 # --- Zensical ---------------------------------------------------------------------------------
@@ -327,23 +343,10 @@ def test_docgen_serve_says_where_and_rebuilds(tmp_path: Path) -> None:
     outputs = root / "docs_src" / "runbooks" / "dr" / "outputs.md"
     log_path = tmp_path / "serve.log"
     port = _free_port()
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "docgen", "serve", "--dev-addr",
-                                 f"127.0.0.1:{port}"], cwd=root, stdout=log,
-                                stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
-        try:
-            assert _wait_for(lambda: f"Serving on http://127.0.0.1:{port}/" in
-                             log_path.read_text(), 300), log_path.read_text()[-2000:]
-            marker = "ZzEditedWhileServing"
-            template = root / "stacks" / "dr.yaml"
-            template.write_text(template.read_text().rstrip()
-                                + f"\n  {marker}:\n    Value: added\n")
-            assert _wait_for(lambda: marker in outputs.read_text(), 300), \
-                log_path.read_text()[-2000:]
-            assert _wait_for(lambda: "Detected file changes" in log_path.read_text(), 60)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with _serving(["docgen", "serve", "--dev-addr", f"127.0.0.1:{port}"], root, log_path):
+        assert _wait_for(lambda: f"Serving on http://127.0.0.1:{port}/" in
+                         log_path.read_text(), 300), log_path.read_text()[-2000:]
+        marker = _add_dr_output(root)
+        assert _wait_for(lambda: marker in outputs.read_text(), 300), \
+            log_path.read_text()[-2000:]
+        assert _wait_for(lambda: "Detected file changes" in log_path.read_text(), 60)

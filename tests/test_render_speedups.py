@@ -23,8 +23,24 @@ from docgen.render import environment
 TEXT = st.text(alphabet=st.sampled_from(list("ab $`|<>&*_[]()#\"'\\\n\r\t\x00\x85\u2028é")),
                max_size=12)
 
-# The macros the filters replaced, as they were in the page templates.
+# The macros the filters replaced, as they were in the page templates and in
+# macros.md.j2 (whose macros now call the filters).
 OLD_MACROS = """\
+{% macro commands(blocks, lang="bash") -%}
+{% if blocks|length == 1 and blocks[0].label is none %}
+{{ blocks[0].script|fence(lang) }}
+{% else %}
+{% for b in blocks %}
+=== "{{ b.label|html }}"
+
+{{ b.script|fence(lang)|indent(4, first=True) }}
+
+{% endfor %}
+{% endif %}
+{%- endmacro %}
+{% macro list_or_none(items, none_text) -%}
+{% if items %}{% for i in items %}{{ i|code }}{% if not loop.last %}, {% endif %}{% endfor %}{% else %}{{ none_text }}{% endif %}
+{%- endmacro %}
 {% macro sources(items) -%}
 <small>Source: {% for s in items %}{% if s.url %}<a href="{{ s.url|html }}">{{ s.url|html }}</a>{% else %}{{ s.text|md }}{% endif %}{% if not loop.last %}; {% endif %}{% endfor %}</small>
 {%- endmacro %}
@@ -44,7 +60,7 @@ class Block:
 
 def _both(macro_call: str, filter_call: str, **values: Any) -> tuple[str, str]:
     env = environment()
-    head = '{% from "macros.md.j2" import commands, list_or_none %}\n' + OLD_MACROS
+    head = OLD_MACROS
     old = env.from_string(head + "<{{ " + macro_call + " }}>").render(**values)
     new = env.from_string("<{{ " + filter_call + " }}>").render(**values)
     return old[old.index("<"):], new
@@ -58,6 +74,20 @@ def test_commands_filter_is_the_macro(blocks: list[tuple[str | None, str]], as_d
                         for lb, sc in blocks]
     old, new = _both("commands(blocks)", "blocks|commands", blocks=items)
     assert new == old
+
+
+def test_shipped_macros_are_the_filters() -> None:
+    """macros.md.j2 (for project page templates) prints what the filters print."""
+    env = environment()
+    blocks = [Block("dev", "aws s3 ls\n"), Block("prod", "aws s3 ls 'a b'\n")]
+    head = '{% from "macros.md.j2" import commands, list_or_none %}'
+    for macro, filtered, values in (
+            ("commands(b)", "b|commands", {"b": blocks}),
+            ("commands(b[:1])", "b[:1]|commands", {"b": [Block(None, "echo x\n")]}),
+            ("list_or_none(i, 'none')", "i|code_list('none')", {"i": ["a|b", 3]}),
+            ("list_or_none(i, 'none')", "i|code_list('none')", {"i": []})):
+        old = env.from_string(head + "<{{ " + macro + " }}>").render(**values)
+        assert old == env.from_string("<{{ " + filtered + " }}>").render(**values)
 
 
 @settings(max_examples=150, deadline=None)
@@ -271,6 +301,20 @@ def test_fill_matches_placeholder_scan(text: str, stack_name: str) -> None:
         assert got == Concat(tuple(parts))
 
 
+def resources_for(record: Any, resources: Any, template: Any) -> list[Any]:
+    """How the troubleshooting page found a record's resources before: evaluating the
+    record again per resource."""
+    from docgen.analyse.ops import Applied
+    from docgen.knowledge.conditions import Tri
+
+    out = []
+    for r in resources:
+        truth = record.when.evaluate(r, template)
+        if truth is not Tri.FALSE and r.type in record.types:
+            out.append(Applied(record, r, truth is Tri.TRUE))
+    return out
+
+
 def test_advice_applied_matches_resources_for() -> None:
     """The troubleshooting page takes a record's resources from ``advice_by_type``
     (computed there anyway) instead of evaluating the record again per resource."""
@@ -286,7 +330,7 @@ def test_advice_applied_matches_resources_for() -> None:
         assert tpl is not None, diags
         for advice in ops.advice_by_type(kb, tpl):
             for x in (*advice.failures, *advice.pitfalls):
-                assert list(advice.applied[x.record.id]) == ops.resources_for(
+                assert list(advice.applied[x.record.id]) == resources_for(
                     x.record, advice.resources, tpl), (path, x.record.id)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from docgen.analyse import Fact, compute_fact
 from docgen.diagnostics import ConfigError, Diagnostic
-from docgen.intrinsics import Unknown, condition_value, evaluate, intrinsic
+from docgen.intrinsics import SCALARS, Unknown, condition_value, evaluate, intrinsic
 from docgen.knowledge.pricing import Price, PriceTable
 from docgen.model import Environment, Handbook, Resource, SecretRef, Stack, Template
 
@@ -381,8 +381,6 @@ class SourceDB:
     stack_id: str
 
 
-#: Leaf types of a parsed template: never an intrinsic, a mapping or a list.
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass
@@ -413,7 +411,7 @@ class _Ctx:
 
     def resolve(self, value: Any) -> Any:
         """Deep-evaluate ``value``; ``AWS::NoValue`` removes keys and items."""
-        if type(value) in _SCALARS:  # most leaves: no intrinsic, mapping or list test
+        if type(value) in SCALARS:  # most leaves: no intrinsic, mapping or list test
             return value
         if intrinsic(value) is not None:
             out = evaluate(value, self.params, self.conditions, self.template.mappings)
@@ -425,7 +423,7 @@ class _Ctx:
         if isinstance(value, dict):
             res = {}
             for k, v in value.items():
-                r = v if type(v) in _SCALARS else self.resolve(v)
+                r = v if type(v) in SCALARS else self.resolve(v)
                 if r is not _NOVALUE:
                     res[k] = r
             return res

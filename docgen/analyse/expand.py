@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from docgen.intrinsics import PSEUDO_PARAMETERS, condition_value, intrinsic, render
+from docgen.intrinsics import PSEUDO_PARAMETERS, SCALARS, condition_value, intrinsic, render
 from docgen.model import Template
 
 #: Variants beyond this many stop branching (further intrinsics become Opaque).
@@ -72,8 +72,6 @@ def env_get(env: Env, key: tuple[str, str]) -> Any:
 
 _MISSING = object()
 
-#: Leaf types of a parsed template: never an intrinsic, a mapping or a list.
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass(eq=False)
@@ -97,7 +95,7 @@ class Expander:
 
     def expand(self, node: Any, env: Env = ()) -> list[tuple[Env, Any]]:
         """Every (choices, concrete value) pair ``node`` can take, in a stable order."""
-        if type(node) in _SCALARS:  # most nodes: skip the intrinsic and Mapping tests
+        if type(node) in SCALARS:  # most nodes: skip the intrinsic and Mapping tests
             return [(env, node)]
         if isinstance(node, dict):
             if len(node) == 1:  # only a one-key mapping can be an intrinsic
@@ -122,7 +120,7 @@ class Expander:
         for key, sub in node.items():
             if len(results) == 1:
                 e, acc = results[0]
-                if type(sub) in _SCALARS:
+                if type(sub) in SCALARS:
                     acc[key] = sub
                     continue
                 subs = self.expand(sub, e)
@@ -147,7 +145,7 @@ class Expander:
         for sub in node:
             if len(results) == 1:
                 e, acc = results[0]
-                if type(sub) in _SCALARS:
+                if type(sub) in SCALARS:
                     acc.append(sub)
                     continue
                 subs = self.expand(sub, e)

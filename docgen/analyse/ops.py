@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from docgen import commands as c
 from docgen import stackinfo
-from docgen.intrinsics import Unknown, evaluate, intrinsic, render, sub_variables
+from docgen.intrinsics import Unknown, evaluate, intrinsic, referenced_names, render
 from docgen.knowledge.conditions import INTRINSIC, MISSING, Tri, lookup
 from docgen.knowledge.ops import CommandSpec, OpsKnowledge, Record, Setting, Step
 from docgen.liveoutputs import live_physical_id
@@ -338,7 +338,7 @@ class TypeAdvice:
     resources: tuple[Resource, ...]
     failures: tuple[Applied, ...]
     pitfalls: tuple[Applied, ...]
-    #: record id -> every resource of the type it applies to (``resources_for``'s answer)
+    #: record id -> every resource of the type it applies to
     applied: Mapping[str, tuple[Applied, ...]] = field(default_factory=dict)
 
 
@@ -358,16 +358,6 @@ def advice_by_type(kb: OpsKnowledge, template: Template) -> list[TypeAdvice]:
         out.append(TypeAdvice(rtype, resources, tuple(found["failure"].values()),
                               tuple(found["pitfall"].values()),
                               {k: tuple(v) for k, v in applied.items()}))
-    return out
-
-
-def resources_for(record: Record, resources: Iterable[Resource],
-                  template: Template) -> list[Applied]:
-    out = []
-    for r in resources:
-        truth = record.when.evaluate(r, template)
-        if truth is not Tri.FALSE and r.type in record.types:
-            out.append(Applied(record, r, truth is Tri.TRUE))
     return out
 
 
@@ -551,40 +541,8 @@ class TemplateAlarm:
 
 
 def _refs_in(expr: Any, names: set[str]) -> list[str]:
-    found: list[str] = []
-
-    def walk(v: Any) -> None:
-        fn = intrinsic(v)
-        if fn is not None:
-            name, arg = fn
-            if name == "Ref" and isinstance(arg, str) and arg in names:
-                found.append(arg)
-            elif name == "Fn::GetAtt":
-                first = arg[0] if isinstance(arg, list) and arg else (
-                    arg.split(".")[0] if isinstance(arg, str) else None)
-                if first in names:
-                    found.append(first)
-            elif name == "Fn::Sub":
-                text = arg if isinstance(arg, str) else (arg[0] if isinstance(arg, list) and arg
-                                                         else "")
-                if isinstance(text, str):
-                    for var in sub_variables(text):
-                        base = var.split(".")[0]
-                        if base in names:
-                            found.append(base)
-                if isinstance(arg, list) and len(arg) > 1:
-                    walk(arg[1])
-                return
-            walk(arg)
-        elif isinstance(v, Mapping):
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-
-    walk(expr)
-    return list(dict.fromkeys(found))
+    """The names in ``names`` that ``expr`` refers to, in order, each once."""
+    return list(dict.fromkeys(n for n in referenced_names(expr) if n in names))
 
 
 def _text(value: Any) -> str:

@@ -66,10 +66,8 @@ LISTS = ("skippable", "retainable")
 def _list_keys(ctx: PageContext, record: kb_ops.Record) -> tuple[list[str | None], set[str]]:
     """Per step of a stack-state record, the first list placeholder (``{skippable}``,
     ``{retainable}``) its command names, or None; and every one the record names.
-    Once per record and run (the record is kept with the answer: keyed by its id)."""
-    key = ("stack-state list placeholders", id(record))
-    hit = ctx.memo.get(key)
-    if hit is None or hit[0] is not record:
+    Once per record and run (record ids are unique in the knowledge base)."""
+    def compute() -> tuple[list[str | None], set[str]]:
         per_step: list[str | None] = []
         uses: set[str] = set()
         for step in record.steps:
@@ -77,8 +75,10 @@ def _list_keys(ctx: PageContext, record: kb_ops.Record) -> tuple[list[str | None
             named = [k for k in LISTS if any("{" + k + "}" in v for v in values)]
             per_step.append(named[0] if named else None)
             uses.update(named)
-        hit = ctx.memo[key] = (record, per_step, uses)
-    return hit[1], hit[2]
+        return per_step, uses
+
+    return ctx.cached(("stack-state list placeholders", record.id),  # type: ignore[no-any-return]
+                      compute)
 
 
 def _state_blocks(stack: Stack, ts: Sequence[stackinfo.Target], record: kb_ops.Record,
