@@ -473,6 +473,13 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
           keep_going: bool, progress: Callable[[int, int], None] | None = None,
           prestage: str | None = None) -> Any:
     """``generate.build`` with the cache: returns a ``generate.Result``."""
+    with contextlib.ExitStack() as scope:  # ends the workers, if any, however it ends
+        return _build(project, configs, diags, keep_going, progress, prestage, scope)
+
+
+def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Diagnostic],
+           keep_going: bool, progress: Callable[[int, int], None] | None,
+           prestage: str | None, scope: contextlib.ExitStack) -> Any:
     from docgen.generate import Result, _load_one, prestage_pages
 
     store = Store(cache_dir(project) if enabled(project) else None)
@@ -484,36 +491,65 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     load_keys = [_h("load", gkey, c.template_path, d) if d else "" for c, d in
                  zip(configs, digests, strict=True)]
 
-    # 1. loading: cached outcome per template bytes, parse only the new ones. In this
-    # process: sending parsed templates back from worker processes (pickle) costs more
-    # than the parsing it spares (measured: 2.5 s serial vs 3.8 s on two workers for the
-    # corpus); rendering, whose results are plain text, is what runs in parallel.
+    # 1. loading: cached outcome per template bytes, parse only the new ones. Many of
+    # them (a cold run): forked workers parse them and keep them to render those
+    # stacks later (docgen.stackworkers); a few: parsed here.
     templates: dict[int, Template] = {}
     todo = [i for i, k in enumerate(load_keys) if not k or k not in store.loads]
+
     def parse(i: int) -> tuple[Any, list[Diagnostic]]:
         return _load_one(configs[i].template_path, blobs[i])
 
-    def load_counted(n: int, i: int) -> tuple[Any, list[Diagnostic]]:
-        if progress is not None:
-            progress(n, len(todo))
-        return parse(i)
+    def loader(i: int) -> Callable[[], Template]:
+        def load() -> Template:
+            tpl, _ = parse(i)
+            if tpl is None:  # cannot be: these very bytes were valid when loaded
+                from docgen.diagnostics import DocgenError
 
-    import gc
+                raise DocgenError(f"{configs[i].template_path}: no longer loads")
+            return tpl  # type: ignore[return-value]
+        return load
 
-    from docgen.gcpause import gc_paused
+    def make_handbook(held: Mapping[int, Template], valid: Sequence[int]) -> Handbook:
+        return Handbook(project, tuple(LazyStack(configs[i], held.get(i), load=loader(i))
+                                       for i in valid))
 
-    # Parsing makes millions of containers and no cycles: the collector stays off while
-    # it runs (it rescanned them, ~0.06 s for the corpus), and what it made is then
-    # frozen for the rest of the build (generate.build unfreezes): the templates live
-    # as long as the run, and every later collection would scan them again.
-    with gc_paused():
-        loaded = [load_counted(n, i) for n, i in enumerate(todo)]
-    gc.freeze()
-    for i, (tpl, found) in zip(todo, loaded, strict=True):
-        entry = {"valid": tpl is not None, "diagnostics": [_diag_to_json(d) for d in found],
-                 "surface": surface(tpl) if tpl is not None else ""}  # type: ignore[arg-type]
-        if tpl is not None:
-            templates[i] = tpl  # type: ignore[assignment]
+    def done(n: int, got: dict[str, str]) -> dict[str, list[int]] | None:
+        return prestage_pages(prestage, got) if prestage else None  # (in the worker)
+
+    crew_size = _crew_size(len(todo))
+    crew = env = None
+    parts: tuple[Any, ...] = ()
+    memo: dict[Any, Any] = {}
+    loaded: dict[int, tuple[Any, list[Diagnostic]]] = {}
+    found: dict[int, Any] = {}  # config index -> stackworkers.Loaded
+    if crew_size:
+        from docgen.render import warm_up
+        from docgen.stackworkers import Crew
+
+        # what every worker would otherwise load for itself: modules, compiled page
+        # templates, the knowledge base (the handbook pages need them here too)
+        env = _environment(project, store)
+        warm_up(project, env, memo)
+        crew = scope.enter_context(Crew(
+            crew_size[0], crew_size[1], {i: len(blobs[i] or b"") for i in todo}, parse,
+            project, configs, make_handbook, env, memo, done))
+        found = crew.load(progress)
+    else:
+        loaded = _parse_here(todo, parse, progress)
+    for i in todo:
+        if i in found:
+            ok = found[i].valid
+            found_diags: Sequence[Diagnostic] = found[i].diagnostics
+            digest = found[i].surface
+        else:
+            tpl, found_diags = loaded[i]
+            ok = tpl is not None
+            digest = surface(tpl) if ok else ""
+            if ok:
+                templates[i] = tpl
+        entry = {"valid": ok, "diagnostics": [_diag_to_json(d) for d in found_diags],
+                 "surface": digest}
         if load_keys[i]:
             store.put_load(load_keys[i], entry)
         else:
@@ -528,18 +564,15 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
         store.finish(set(load_keys))
         return Result(None, {}, diags, invalid_ids)
 
-    def loader(i: int) -> Callable[[], Template]:
-        def load() -> Template:
-            tpl, _ = parse(i)
-            if tpl is None:  # cannot be: these very bytes were valid when loaded
-                from docgen.diagnostics import DocgenError
+    handbook = make_handbook(templates, valid_idx)
+    stacks = handbook.stacks
+    if crew is not None:
+        from docgen.analyse.surface import SURFACES, stack_surface
 
-                raise DocgenError(f"{configs[i].template_path}: no longer loads")
-            return tpl  # type: ignore[return-value]
-        return load
-
-    stacks = tuple(LazyStack(configs[i], templates.get(i), load=loader(i)) for i in valid_idx)
-    handbook = Handbook(project, stacks)
+        # every stack's surface part: the workers sent those of what they parsed
+        parts = tuple(found[i].part if i in found else stack_surface(handbook, st)
+                      for i, st in zip(valid_idx, stacks, strict=True))
+        handbook.seed(SURFACES, parts)
 
     # 2. keys
     by_id = {configs[i].id: i for i in valid_idx}
@@ -580,17 +613,12 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
     missing = [n for n, k in enumerate(stack_keys) if k not in intact]
     if missing or hb_key not in intact:
         from docgen.parallel import render_stacks
-        from docgen.render import environment, render_handbook_pages
+        from docgen.render import render_handbook_pages
 
-        if len(missing) > 1:  # forked workers render them: parse once, here
+        if crew is None and len(missing) > 1:  # forked workers render them: parse here
             preload([stacks[n] for n in missing if not stacks[n].is_loaded])
-        env = environment(project.page_templates_dir)
-        compiled = compiled_templates_dir() if store.folder else None
-        if compiled:
-            import jinja2
-
-            env.bytecode_cache = jinja2.FileSystemBytecodeCache(compiled)
-        memo: dict[Any, Any] = {}
+        if env is None:
+            env = _environment(project, store)
         # Facts of unchanged stacks come from the cache: the handbook-wide pages then
         # parse only the templates that changed (see PageContext.stack_fact).
         keys = {configs[i].id: k for i, k in zip(valid_idx, stack_keys, strict=True)}
@@ -600,11 +628,12 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
             memo.update(facts)
         # Stacks first (in parallel when it pays), each with the facts the handbook
         # pages read of it; then the handbook pages, from those facts.
-        def done(n: int, got: dict[str, str]) -> dict[str, list[int]] | None:
-            return prestage_pages(prestage, got) if prestage else None  # (in the worker)
-
         sent: dict[str, tuple[bytes, frozenset[Any]]] = {}  # facts pickled by workers
-        rendered = render_stacks(handbook, missing, env, memo, done, sent)
+        if crew is not None:
+            rendered = _render_by_crew(crew, valid_idx, missing, parts, kept, found, memo,
+                                       sent)
+        else:
+            rendered = render_stacks(handbook, missing, env, memo, done, sent)
         for n, (got, receipt) in zip(missing, rendered, strict=True):
             # a worker that wrote a stack's pages sends back their names and file
             # stats, not their text (write_tree moves the files into place)
@@ -629,6 +658,76 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
                   diags, invalid_ids,
                   tree_key=tree_key, sets=sets,
                   prestaged=prestaged)
+
+
+def _crew_size(parse_count: int) -> tuple[int, Any] | None:
+    """(workers, multiprocessing context) when that many templates to parse are worth
+    loading and rendering in forked workers (docgen.stackworkers), else None."""
+    from docgen.parallel import MIN_STACKS_FOR_POOL, _fork_context, workers
+
+    n = min(workers(), parse_count // MIN_STACKS_FOR_POOL)
+    ctx = _fork_context() if n > 1 else None
+    return (n, ctx) if ctx is not None else None
+
+
+def _parse_here(todo: Sequence[int], parse: Callable[[int], tuple[Any, list[Diagnostic]]],
+                progress: Callable[[int, int], None] | None
+                ) -> dict[int, tuple[Any, list[Diagnostic]]]:
+    """Parse templates in this process.
+
+    Parsing makes millions of containers and no cycles: the collector stays off while
+    it runs (it rescanned them, ~0.06 s for the corpus), and what it made is then
+    frozen for the rest of the build (generate.build unfreezes): the templates live
+    as long as the run, and every later collection would scan them again."""
+    import gc
+
+    from docgen.gcpause import gc_paused
+
+    out: dict[int, tuple[Any, list[Diagnostic]]] = {}
+    with gc_paused():
+        for n, i in enumerate(todo):
+            if progress is not None:
+                progress(n, len(todo))
+            out[i] = parse(i)
+    gc.freeze()
+    return out
+
+
+def _environment(project: ProjectConfig, store: Store) -> Any:
+    """The Jinja environment of the page templates (compiled ones kept per user)."""
+    from docgen.render import environment
+
+    env = environment(project.page_templates_dir)
+    compiled = compiled_templates_dir() if store.folder else None
+    if compiled:
+        import jinja2
+
+        env.bytecode_cache = jinja2.FileSystemBytecodeCache(compiled)
+    return env
+
+
+def _render_by_crew(crew: Any, valid: Sequence[int], missing: Sequence[int],
+                    parts: tuple[Any, ...], kept: Mapping[str, Mapping[Any, Any]],
+                    found: Mapping[int, Any], memo: dict[Any, Any],
+                    sent: dict[str, tuple[bytes, frozenset[Any]]]
+                    ) -> list[tuple[dict[str, str], Any]]:
+    """The stacks at ``missing`` rendered by the workers that parsed them: (pages,
+    receipt) each, in order; their facts go into ``memo`` (in that order: the cache
+    file does not depend on which worker finished first) and ``sent``."""
+    import pickle
+
+    got = crew.render(valid, missing, parts,
+                      {k: v for facts in kept.values() for k, v in facts.items()},
+                      {i: loaded.resources for i, loaded in found.items()})
+    out = []
+    for n in missing:
+        result = got[n]
+        for sid, blob in result.blobs.items():
+            facts = pickle.loads(blob)
+            memo.update(facts)  # for the handbook pages, rendered next
+            sent[sid] = (blob, frozenset(facts))
+        out.append((result.pages, result.receipt))
+    return out
 
 
 def _names(sets: Mapping[str, Sequence[str]]) -> list[str]:

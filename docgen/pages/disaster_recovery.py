@@ -17,7 +17,7 @@ from docgen.pages.registry import STACK_PAGES
 TOPOLOGY_KEY = "analyse.dr.topology"
 
 
-def _knowledge(ctx: PageContext) -> dr.DRKnowledge:
+def knowledge(ctx: PageContext) -> dr.DRKnowledge:
     return ctx.cached(("dr", "knowledge"),  # type: ignore[no-any-return]
                       lambda: dr.load_knowledge(ctx.handbook.project.knowledge_dir))
 
@@ -25,13 +25,13 @@ def _knowledge(ctx: PageContext) -> dr.DRKnowledge:
 def dr_topology(ctx: PageContext) -> dr.Topology | None:
     """The DR topology, computed once per run (the home page asks too)."""
     return ctx.cached(TOPOLOGY_KEY,  # type: ignore[no-any-return]
-                      lambda: dr.topology(ctx.handbook, _knowledge(ctx), fact=ctx.stack_fact))
+                      lambda: dr.topology(ctx.handbook, knowledge(ctx), fact=ctx.stack_fact))
 
 
 def stack_facts(ctx: PageContext) -> None:
     """What this page needs of ``ctx.stack`` (computed where the stack is rendered)."""
     assert ctx.stack is not None
-    dr.stack_facts(ctx.handbook, ctx.stack, _knowledge(ctx), ctx.stack_fact)
+    dr.stack_facts(ctx.handbook, ctx.stack, knowledge(ctx), ctx.stack_fact)
 
 
 def monitoring_link(stack_id: str) -> str:
@@ -59,7 +59,7 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
     if topo is None:
         return None
     hb = ctx.handbook
-    proc = dr.procedure(hb, topo, _knowledge(ctx))
+    proc = dr.procedure(hb, topo, knowledge(ctx))
     phases = []
     for p in proc.phases:
         span = f"at {_minutes(p.end)}" if p.start == p.end else \
@@ -73,9 +73,9 @@ def context(ctx: PageContext) -> Mapping[str, Any] | None:
               for a in topo.lag_alarms]
     watched = {(a.stack, a.kind) for a in topo.lag_alarms}
     unwatched = []
-    knowledge = dr.load_knowledge(hb.project.knowledge_dir)
+    kb = knowledge(ctx)
     for r in topo.replications:
-        spec = knowledge.replication_spec(r.kind)
+        spec = kb.replication_spec(r.kind)
         if spec is None or not spec.lag_metric:
             continue
         holder = r.target_stack or r.stack

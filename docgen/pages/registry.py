@@ -39,3 +39,13 @@ HANDBOOK_PAGES: tuple[PageSpec, ...] = (
     PageSpec("cost", "Cost estimate", "handbook/cost.md.j2", "docgen.pages.cost_summary:context",
              facts="docgen.pages.cost:stack_facts"),
 )
+
+#: The context helpers that load a knowledge base into the run's memo (each page that
+#: needs one calls its helper). Loaded before stacks are rendered in forked workers,
+#: so that every worker inherits them instead of loading them again.
+KNOWLEDGE: tuple[str, ...] = (
+    "docgen.pages.troubleshooting:knowledge",
+    "docgen.pages.security:knowledge",
+    "docgen.pages.cost:price_table",
+    "docgen.pages.disaster_recovery:knowledge",
+)

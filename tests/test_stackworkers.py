@@ -1,0 +1,244 @@
+"""Loading and rendering in forked workers that keep what they parsed.
+
+A cold run with many templates hands them to a crew of forked workers
+(``docgen.stackworkers``): each parses a share, sends back only the load outcome and
+the stack's surface part, then renders the stacks it parsed (and takes over the
+smallest ones of another worker when its own run out). The thresholds are lowered so
+that a few templates go through the crew; spies record which process parsed and
+rendered, so a test fails if the run quietly stayed in one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from docgen import loader, parallel, render, stackworkers
+from docgen.config import load_config
+from docgen.diagnostics import DocgenError
+from docgen.generate import build, default_project
+from docgen.model import ProjectConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+BUCKET = """\
+Parameters:
+  Env: {{Type: String, Default: dev}}
+Resources:
+  Bucket{n}:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Sub "b{n}-${{Env}}"
+Outputs:
+  Name:
+    Value: !Ref Bucket{n}
+    Export: {{Name: !Sub "${{AWS::StackName}}-bucket{n}"}}
+"""
+IMPORTER = """\
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      TopicName: !ImportValue t0-bucket0
+"""
+
+
+@pytest.fixture
+def crew(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers from two templates on."""
+    monkeypatch.setenv("DOCGEN_JOBS", "2")
+    monkeypatch.setattr(parallel, "MIN_STACKS_FOR_POOL", 1)
+
+
+def spy(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, log: Path) -> None:
+    """Record the pid of each call of ``module.name`` (forked workers inherit the spy)."""
+    original = getattr(module, name)
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+
+
+def pids(log: Path) -> set[str]:
+    return set(log.read_text().split()) if log.exists() else set()
+
+
+def example(tmp_path: Path) -> ProjectConfig:
+    """The repository's example project (environments, wiring, DR), docs under tmp."""
+    return dataclasses.replace(load_config(str(REPO / "docgen.yml")),
+                               docs_dir=str(tmp_path / "docs"))
+
+
+def templates(folder: Path, count: int = 6) -> list[str]:
+    """``count`` small stacks exporting a bucket name, one importing another's export."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n in range(count):
+        path = folder / f"t{n}.yaml"
+        path.write_text(IMPORTER if n == count - 1 else BUCKET.format(n=n), encoding="utf-8")
+        files.append(str(path))
+    return files
+
+
+def one_process(project: ProjectConfig, files: list[str] | None,
+                monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    with monkeypatch.context() as m:
+        m.setenv("DOCGEN_JOBS", "1")
+        result = build(project, files)
+    assert result.handbook is not None and not result.errors
+    return dict(result.pages)
+
+
+def test_example_project_in_the_crew_equals_one_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crew: None) -> None:
+    """Environments, wiring between the stacks, DR: the pages are the one-process
+    pages, byte for byte; the templates were parsed and the stacks rendered in two
+    worker processes (the parent parses only what its DR page follows into the
+    templates)."""
+    project = example(tmp_path)
+    serial = one_process(project, None, monkeypatch)
+    parsed, rendered = tmp_path / "parsed.txt", tmp_path / "rendered.txt"
+    spy(monkeypatch, loader, "load_template", parsed)
+    spy(monkeypatch, render, "render_stack", rendered)
+    result = build(project)
+    assert not result.errors
+    me = str(os.getpid())
+    assert len(pids(parsed) - {me}) == 2, pids(parsed)
+    assert me not in pids(rendered) and len(pids(rendered)) == 2, pids(rendered)
+    assert list(result.pages) == list(serial)
+    assert dict(result.pages) == serial
+
+
+def test_imports_across_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                crew: None) -> None:
+    """A stack imports an export of a stack parsed by the other worker: its outputs
+    page ("imported by") and the deployment order see it through the surface parts."""
+    files = templates(tmp_path / "stacks")
+    project = default_project(str(tmp_path), str(tmp_path / "docs"))
+    serial = one_process(project, files, monkeypatch)
+    result = build(project, files)
+    assert dict(result.pages) == serial
+    assert "t5" in serial["t0/outputs.md"]  # imported by the last stack
+    order = serial["deployment-order.md"]
+    assert order.index("t0") < order.index("t5")
+
+
+def test_a_worker_takes_over_stacks_it_did_not_parse(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crew: None) -> None:
+    """All templates parsed by one worker: the other, idle, renders the smallest of
+    them (parsing them again); the output is the same."""
+    files = templates(tmp_path / "stacks", 8)
+    project = default_project(str(tmp_path), str(tmp_path / "docs"))
+    serial = one_process(project, files, monkeypatch)
+    monkeypatch.setattr(stackworkers, "shares",
+                        lambda sizes, n: [sorted(sizes), *([] for _ in range(n - 1))])
+    parsed, rendered = tmp_path / "parsed.txt", tmp_path / "rendered.txt"
+    spy(monkeypatch, loader, "load_template", parsed)
+    spy(monkeypatch, render, "render_stack", rendered)
+    result = build(project, files)
+    assert len(pids(rendered)) == 2, "the idle worker rendered nothing"
+    assert len(pids(parsed)) == 2  # the second parsed what it took over
+    assert dict(result.pages) == serial
+
+
+def test_shares_are_balanced_by_size() -> None:
+    sizes = {0: 100, 1: 90, 2: 50, 3: 40, 4: 10, 5: 5}
+    got = stackworkers.shares(sizes, 2)
+    assert sorted(i for share in got for i in share) == list(sizes)
+    assert got == [[0, 3, 4], [1, 2, 5]]  # 150 and 145: largest to the least loaded
+    for share in got:
+        assert share == sorted(share, key=lambda i: -sizes[i])
+
+
+def test_a_page_error_is_the_one_process_error(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               crew: None) -> None:
+    """Two stacks fail to render: the error raised names the first in input order,
+    as one process raises it, whichever worker failed first."""
+    files = templates(tmp_path / "stacks")
+    overrides = tmp_path / "overrides" / "stack"
+    overrides.mkdir(parents=True)
+    (overrides / "overview.md.j2").write_text(
+        "{% if stack.id in ('t2', 't4') %}{{ stack.id ~ no_such_variable }}{% endif %}\n")
+    project = dataclasses.replace(default_project(str(tmp_path), str(tmp_path / "docs")),
+                                  page_templates_dir=str(tmp_path / "overrides"))
+    errors = []
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("DOCGEN_JOBS", jobs)
+        with pytest.raises(DocgenError) as caught:
+            build(project, files)
+        errors.append(str(caught.value))
+    assert "t2/index.md" in errors[0] and "no_such_variable" in errors[0]
+    assert errors[1] == errors[0]
+    assert not multiprocessing.active_children()
+
+
+def test_an_unexpected_error_in_a_worker_reaches_the_parent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crew: None) -> None:
+    files = templates(tmp_path / "stacks")
+    original = loader.load_template
+
+    def broken(path: str, data: bytes | None = None) -> Any:
+        if path.endswith("t3.yaml"):
+            raise RuntimeError("parser bug")
+        return original(path, data)
+
+    monkeypatch.setattr(loader, "load_template", broken)
+    with pytest.raises(RuntimeError, match="parser bug"):
+        build(default_project(str(tmp_path), str(tmp_path / "docs")), files)
+    assert not multiprocessing.active_children()
+
+
+def test_invalid_templates_in_the_crew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       crew: None) -> None:
+    """Diagnostics come back from the workers as one process reports them; without
+    --keep-going nothing renders, with it the valid stacks do."""
+    files = templates(tmp_path / "stacks")
+    Path(files[1]).write_text("Resources:\n  A: {Type: AWS::S3::Bucket}\n"
+                              "  A: {Type: AWS::S3::Bucket}\n")
+    project = default_project(str(tmp_path), str(tmp_path / "docs"))
+    monkeypatch.setenv("DOCGEN_JOBS", "1")
+    serial = [build(project, files, keep_going=k) for k in (False, True)]
+    monkeypatch.setenv("DOCGEN_JOBS", "2")
+    two = [build(project, files, keep_going=k) for k in (False, True)]
+    for one, other in zip(serial, two, strict=True):
+        assert [str(d) for d in other.diagnostics] == [str(d) for d in one.diagnostics]
+        assert other.invalid == one.invalid == ["t1"]
+        assert dict(other.pages) == dict(one.pages)
+    assert two[0].handbook is None and two[1].handbook is not None
+    assert len(two[1].pages) > 0
+    assert not multiprocessing.active_children()
+
+
+def test_loads_from_the_cache_render_in_the_pool(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 crew: None) -> None:
+    """With every template's load outcome cached but the pages gone (runbooks/
+    deleted), nothing needs parsing up front: the templates are parsed here and the
+    stacks rendered by the pool of docgen.parallel; the pages are the same."""
+    from docgen.generate import generate, read_tree
+
+    monkeypatch.setenv("DOCGEN_CACHE", "1")
+    monkeypatch.setenv("DOCGEN_CACHE_DIR", str(tmp_path / "user-cache"))
+    files = templates(tmp_path / "stacks")
+    project = default_project(str(tmp_path), str(tmp_path / "docs"))
+    assert not generate(project, files).errors
+    first = read_tree(str(tmp_path / "docs" / "runbooks"))
+    shutil.rmtree(tmp_path / "docs" / "runbooks")
+    started = []
+    monkeypatch.setattr(stackworkers.Crew, "__init__",
+                        lambda *a, **k: started.append(1) or pytest.fail("crew started"))
+    rendered = tmp_path / "rendered.txt"
+    spy(monkeypatch, render, "render_stack", rendered)
+    assert not generate(project, files).errors
+    assert not started and len(pids(rendered)) >= 2
+    assert read_tree(str(tmp_path / "docs" / "runbooks")) == first
