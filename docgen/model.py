@@ -325,6 +325,11 @@ class Handbook:
             value = self._derived[key] = compute()
             return value
 
+    def seed(self, key: Any, value: Any) -> None:
+        """A derived value computed elsewhere, e.g. in the worker process that parsed the
+        templates (what :meth:`derived` then returns for ``key``)."""
+        self._derived[key] = value
+
     def stack(self, stack_id: str) -> Stack | None:
         """The first stack with this id (analyses look stacks up by id per resource: a
         scan each time was quadratic over a big corpus)."""

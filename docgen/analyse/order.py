@@ -29,16 +29,14 @@ Rules (each shown on the deployment-order page, none written for one example):
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from docgen import stackinfo
+from docgen.analyse.surface import ParameterPart, StackSurface, identifiers, surfaces
 from docgen.diagnostics import DocgenError
-from docgen.intrinsics import condition_value, evaluate, intrinsic, render
-from docgen.model import Handbook, Stack
+from docgen.model import Handbook
 
 #: Edge kinds, in the order they are listed on pages.
 KINDS = ("nested", "export", "wiring")
@@ -140,151 +138,90 @@ class DeploymentOrder:
 
 
 # --- exports and imports -----------------------------------------------------------------
+#
+# Other stacks are read only through their surfaces (``docgen.analyse.surface``): small
+# per-stack parts that a process which parsed a template can compute and send, so this
+# analysis never needs another stack's template.
 
 
-def _env_values(handbook: Handbook, stack: Stack) -> list[tuple[str | None, str | None,
-                                                                dict[str, Any]]]:
-    """(environment, region, values for evaluation) per deployment target."""
-    out = []
-    for target in stackinfo.targets(handbook, stack):
-        out.append((target.env, target.region, stackinfo.pseudo_values(target)))
-    return out
-
-
-def _conditions(stack: Stack) -> dict[str, Any]:
-    return {c.name: c.expression for c in stack.template.conditions}
-
-
-def _export_table(handbook: Handbook) -> dict[tuple[str | None, str | None, str],
-                                              list[tuple[str, str]]]:
+def _export_table(handbook: Handbook, parts: tuple[StackSurface, ...]
+                  ) -> dict[tuple[str | None, str | None, str], list[tuple[str, str]]]:
     """(env, region, export name) -> [(stack id, output name)]."""
     table: dict[tuple[str | None, str | None, str], list[tuple[str, str]]] = {}
-    for stack in handbook.stacks:
-        conds = _conditions(stack)
-        for env, region, values in _env_values(handbook, stack):
-            for out in stack.template.exports:
-                if out.condition and condition_value(out.condition, values, conds,
-                                                     stack.template.mappings) is False:
-                    continue
-                name = evaluate(out.export_name, values, conds, stack.template.mappings)
-                if isinstance(name, str):
-                    table.setdefault((env, region, name), []).append((stack.id, out.name))
+    for stack, part in zip(handbook.stacks, parts, strict=True):
+        sid = stack.id
+        for (env, region), found in zip(part.targets, part.exports, strict=True):
+            for name, output in found:
+                table.setdefault((env, region, name), []).append((sid, output))
     return table
 
 
-_SUB_PART = re.compile(r"\$\{([^}!][^}]*)\}")
+def _pattern(pattern: str | None) -> re.Pattern[str] | None:
+    """The compiled regex of an import name with unknown parts (``re`` caches it)."""
+    return re.compile(pattern) if pattern is not None else None
 
 
-def _pattern(expr: Any, values: dict[str, Any], stack: Stack) -> re.Pattern[str] | None:
-    """A regex for an import name with unknown parts (``${Unknown}`` -> ``.+``)."""
-    fn = intrinsic(expr)
-    if fn is None:
-        return None
-    name, arg = fn
-    conds, maps = _conditions(stack), stack.template.mappings
-    if name == "Fn::Sub":
-        text, local = (arg, {}) if isinstance(arg, str) else (
-            (arg[0], arg[1]) if isinstance(arg, list) and len(arg) == 2 else (None, {}))
-        if not isinstance(text, str):
-            return None
-        scope = dict(values)
-        if isinstance(local, dict):
-            scope.update({k: evaluate(v, values, conds, maps) for k, v in local.items()})
-        pieces: list[str] = []
-        pos = 0
-        known = False
-        for m in _SUB_PART.finditer(text):
-            literal = text[pos:m.start()].replace("${!", "${")
-            pieces.append(re.escape(literal))
-            known = known or bool(literal)
-            val = scope.get(m.group(1))
-            if isinstance(val, (str, int, float)) and not isinstance(val, bool):
-                pieces.append(re.escape(str(val)))
-                known = True
-            else:
-                pieces.append(".+")
-            pos = m.end()
-        tail = text[pos:].replace("${!", "${")
-        pieces.append(re.escape(tail))
-        known = known or bool(tail)
-        return re.compile("^" + "".join(pieces) + "$") if known else None
-    if name == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and \
-            isinstance(arg[0], str) and isinstance(arg[1], list):
-        parts = []
-        known = False
-        for part in arg[1]:
-            val = evaluate(part, values, conds, maps)
-            if isinstance(val, (str, int, float)) and not isinstance(val, bool):
-                parts.append(re.escape(str(val)))
-                known = known or bool(str(val))
-            else:
-                parts.append(".+")
-        return re.compile("^" + re.escape(arg[0]).join(parts) + "$") if known else None
-    return None
-
-
-def _import_edges(handbook: Handbook) -> tuple[list[Edge], list[DanglingImport],
-                                               list[Warning_]]:
-    table = _export_table(handbook)
+def _import_edges(handbook: Handbook, parts: tuple[StackSurface, ...]
+                  ) -> tuple[list[Edge], list[DanglingImport], list[Warning_]]:
+    table = _export_table(handbook, parts)
     by_key: dict[tuple[str, str, str, bool], set[str]] = {}  # (before, after, name, pattern)
     dangling: list[DanglingImport] = []
     warnings: list[Warning_] = []
-    for stack in handbook.stacks:
-        conds, maps = _conditions(stack), stack.template.mappings
-        targets = _env_values(handbook, stack)
-        for imp in stack.template.imports:
+    for stack, part in zip(handbook.stacks, parts, strict=True):
+        sid_self = stack.id
+        for imp in part.imports:
             unmatched: list[str] = []
             unresolved = False
             matched = False
-            for env, region, values in targets:
-                name = evaluate(imp, values, conds, maps)
+            for (env, region), name, pattern_text in zip(part.targets, imp.names,
+                                                         imp.patterns, strict=True):
                 label = env or ""
-                if isinstance(name, str):
+                if name is not None:
                     found = [(sid, o) for sid, o in table.get((env, region, name), [])
-                             if sid != stack.id]
+                             if sid != sid_self]
                     if not found and region is not None:
                         # an exporter without a configured region deploys wherever the CLI
                         # points: it can satisfy an import in any region
                         found = [(sid, o) for sid, o in table.get((env, None, name), [])
-                                 if sid != stack.id]
-                    own = [o for sid, o in table.get((env, region, name), []) if sid == stack.id]
+                                 if sid != sid_self]
+                    own = [o for sid, o in table.get((env, region, name), []) if sid == sid_self]
                     if own and not found:
-                        warnings.append(Warning_(stack.id, f"imports its own export {name!r}: "
+                        warnings.append(Warning_(sid_self, f"imports its own export {name!r}: "
                                                  "CloudFormation refuses this"))
                         continue
                     exporters = sorted({sid for sid, _ in found})
                     if len(exporters) > 1:
-                        warnings.append(Warning_(stack.id, (
+                        warnings.append(Warning_(sid_self, (
                             f"export {name!r} is exported by several stacks in the same "
                             f"region ({', '.join(exporters)}); only one deployment can own "
                             "it, so no order is derived from it")))
                         continue
                     if exporters:
-                        by_key.setdefault((exporters[0], stack.id, name, False), set()).add(label)
+                        by_key.setdefault((exporters[0], sid_self, name, False), set()).add(label)
                         matched = True
                     elif name not in unmatched:
                         unmatched.append(name)
                     continue
-                pattern = _pattern(imp, values, stack)
+                pattern = _pattern(pattern_text)
                 hits = sorted({(sid, n) for (e, r, n), owners in table.items()
                                if e == env and (r == region or r is None or region is None)
                                and pattern is not None and pattern.match(n)
-                               for sid, _ in owners if sid != stack.id})
+                               for sid, _ in owners if sid != sid_self})
                 exporters = sorted({sid for sid, _ in hits})
                 if len(exporters) == 1:
                     for sid, n in hits:
-                        by_key.setdefault((sid, stack.id, n, True), set()).add(label)
+                        by_key.setdefault((sid, sid_self, n, True), set()).add(label)
                     matched = True
                 else:
                     unresolved = True
             if unmatched:
                 dangling.append(DanglingImport(
-                    stack.id, render(imp), tuple(unmatched),
+                    sid_self, imp.expression, tuple(unmatched),
                     "no stack in the handbook exports it; it may come from a stack outside "
                     "the handbook, which must exist (in the same region) before this one"))
             elif unresolved and not matched:
                 dangling.append(DanglingImport(
-                    stack.id, render(imp), (),
+                    sid_self, imp.expression, (),
                     "its name is not known before deployment and matches no export of a "
                     "single handbook stack; it may come from a stack outside the handbook"))
     edges = [Edge(before, after, "export", name, envs=tuple(sorted(e for e in envs if e)),
@@ -296,33 +233,41 @@ def _import_edges(handbook: Handbook) -> tuple[list[Edge], list[DanglingImport],
 # --- nested stacks and wiring --------------------------------------------------------------
 
 
-def _nested_edges(handbook: Handbook) -> list[Edge]:
-    by_path = {os.path.abspath(st.template.path): st.id for st in handbook.stacks}
+def _nested_edges(handbook: Handbook, parts: tuple[StackSurface, ...]) -> list[Edge]:
+    by_path = {part.path: st.id for st, part in zip(handbook.stacks, parts, strict=True)}
     edges = []
-    for st in handbook.stacks:
-        for nested in st.template.nested_stacks:
-            if nested.local_path is None:
-                continue
-            child = by_path.get(os.path.abspath(nested.local_path))
+    for st, part in zip(handbook.stacks, parts, strict=True):
+        for logical_id, local_path in part.nested:
+            child = by_path.get(local_path)
             if child is not None and child != st.id:
-                edges.append(Edge(child, st.id, "nested", nested.logical_id))
+                edges.append(Edge(child, st.id, "nested", logical_id))
     return edges
 
 
-def _wiring_edges(handbook: Handbook) -> tuple[list[tuple[Edge, bool, Any]], list[Warning_]]:
+def _wiring_edges(handbook: Handbook, parts: tuple[StackSurface, ...]
+                  ) -> tuple[list[tuple[Edge, bool, Any]], list[Warning_]]:
     """(edge, soft, default) per wiring; soft = the parameter has a default."""
     out: list[tuple[Edge, bool, Any]] = []
     warnings: list[Warning_] = []
-    for st in handbook.stacks:
+    by_id: dict[str, StackSurface] | None = None
+    for st, part in zip(handbook.stacks, parts, strict=True):
+        if not st.config.wiring:
+            continue
+        if by_id is None:  # the first stack with an id, as handbook.stack finds it
+            by_id = {s.id: p for s, p in reversed(tuple(zip(handbook.stacks, parts,
+                                                             strict=True)))}
+        params: dict[str, ParameterPart] = {}
+        for p in part.parameters:
+            params.setdefault(p.name, p)  # the first, as Template.parameter finds it
         for w in st.config.wiring:
-            source = handbook.stack(w.from_stack)
+            source = by_id.get(w.from_stack)
             if source is None:
                 continue
-            if not any(o.name == w.output for o in source.template.outputs):
+            if not any(name == w.output for name, _ in source.outputs):
                 warnings.append(Warning_(st.id, (
                     f"parameter {w.parameter!r} is wired to output {w.output!r} of "
                     f"{w.from_stack}, which its template does not declare")))
-            param = st.template.parameter(w.parameter)
+            param = params.get(w.parameter)
             if param is None:
                 warnings.append(Warning_(st.id, (
                     f"docgen.yml wires parameter {w.parameter!r}, which the template does "
@@ -330,17 +275,14 @@ def _wiring_edges(handbook: Handbook) -> tuple[list[tuple[Edge, bool, Any]], lis
                 continue
             edge = Edge(w.from_stack, st.id, "wiring", f"{w.output} -> {w.parameter}",
                         output=w.output, parameter=w.parameter)
-            out.append((edge, param.has_default, param.default if param.has_default else None))
+            out.append((edge, param.has_default, param.default))
     return out, warnings
 
 
-_IDENT = re.compile(r"[A-Za-z0-9_]+")
 _COMPOUND = re.compile(r"^[A-Za-z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+$|_")
 
-
-def _identifiers(text: str) -> set[str]:
-    """The identifier-like words of a description (a set: lookups stay cheap)."""
-    return set(_IDENT.findall(text)) if text else set()
+#: The identifier-like words of a description (kept in each stack's surface).
+_identifiers = identifiers
 
 
 def _specific(name: str) -> bool:
@@ -348,45 +290,51 @@ def _specific(name: str) -> bool:
     return len(name) >= 5 and _COMPOUND.search(name) is not None
 
 
-def _hints(handbook: Handbook) -> list[FollowUp]:
+def _hints(handbook: Handbook, parts: tuple[StackSurface, ...]) -> list[FollowUp]:
     """Optional parameters that the templates' own descriptions tie to another stack's output."""
-    owners_of: dict[str, list[tuple[str, set[str]]]] = {}
-    for st in handbook.stacks:
-        for o in st.template.outputs:
-            owners_of.setdefault(o.name, []).append((st.id, _identifiers(o.description)))
+    pairs = tuple(zip(handbook.stacks, parts, strict=True))
+    owners_of: dict[str, list[tuple[str, frozenset[str]]]] = {}
     declared: dict[str, list[str]] = {}
-    for st in handbook.stacks:
-        for p in st.template.parameters:
-            declared.setdefault(p.name, []).append(st.id)
-    mentioned_by: dict[str, list[tuple[str, str]]] = {}  # word -> unique outputs naming it
-    for oname, owners in sorted(owners_of.items()):
-        if len(owners) == 1:
-            for word in owners[0][1]:
-                mentioned_by.setdefault(word, []).append((owners[0][0], oname))
-    hints = []
-    for st in handbook.stacks:
+    todo: list[tuple[str, ParameterPart]] = []  # parameters with a default, not wired
+    for st, part in pairs:
+        sid = st.id
+        for oname, owords in part.outputs:
+            owners_of.setdefault(oname, []).append((sid, owords))
         wired = {w.parameter for w in st.config.wiring}
-        for p in st.template.parameters:
-            if not p.has_default or p.name in wired:
-                continue
-            words = _identifiers(p.description)
-            found: tuple[str, str, str] | None = None
-            for oname in sorted(words & owners_of.keys()):
-                owners = owners_of[oname]
-                if _specific(oname) and len(owners) == 1 and owners[0][0] != st.id:
-                    sid = owners[0][0]
+        for p in part.parameters:
+            declared.setdefault(p.name, []).append(sid)
+            if p.has_default and p.name not in wired:
+                todo.append((sid, p))
+    # a parameter's description can only name an output of one stack with a specific name
+    named = {oname: owners[0][0] for oname, owners in owners_of.items()
+             if len(owners) == 1 and _specific(oname)}
+    # the parameters an output's description may name: specific, declared by one stack
+    asked = {p.name for sid, p in todo if declared[p.name] == [sid] and _specific(p.name)}
+    mentioned_by: dict[str, list[tuple[str, str]]] = {}  # word -> unique outputs naming it
+    if asked:
+        for oname, owners in sorted(owners_of.items()):
+            if len(owners) == 1:
+                for word in owners[0][1] & asked:
+                    mentioned_by.setdefault(word, []).append((owners[0][0], oname))
+    hints = []
+    for sid_self, p in todo:
+        found: tuple[str, str, str] | None = None
+        if p.words:
+            for oname in sorted(p.words & named.keys()):
+                sid = named[oname]
+                if sid != sid_self:
                     found = (sid, oname, f"the description of parameter {p.name} names "
                                          f"output {oname} of stack {sid}")
                     break
-            if found is None and _specific(p.name) and declared.get(p.name) == [st.id]:
-                for sid, oname in mentioned_by.get(p.name, ()):
-                    if sid != st.id:
-                        found = (sid, oname, f"the description of output {oname} of stack "
-                                             f"{sid} names parameter {p.name}")
-                        break
-            if found:
-                hints.append(FollowUp(st.id, p.name, found[0], found[1], "template", found[2],
-                                      default=p.default, required=False))
+        if found is None and p.name in asked:
+            for sid, oname in mentioned_by.get(p.name, ()):
+                if sid != sid_self:
+                    found = (sid, oname, f"the description of output {oname} of stack "
+                                         f"{sid} names parameter {p.name}")
+                    break
+        if found:
+            hints.append(FollowUp(sid_self, p.name, found[0], found[1], "template", found[2],
+                                  default=p.default, required=False))
     return hints
 
 
@@ -475,9 +423,10 @@ def _toposort(ids: list[str], edges: list[Edge]) -> tuple[list[str], list[tuple[
 def analyse(handbook: Handbook) -> DeploymentOrder:
     """The deployment order of the handbook's stacks (raises DocgenError on a cycle)."""
     ids = [st.id for st in handbook.stacks]
-    export_edges, dangling, warnings = _import_edges(handbook)
-    nested = _nested_edges(handbook)
-    wiring, wiring_warnings = _wiring_edges(handbook)
+    parts = surfaces(handbook)
+    export_edges, dangling, warnings = _import_edges(handbook, parts)
+    nested = _nested_edges(handbook, parts)
+    wiring, wiring_warnings = _wiring_edges(handbook, parts)
     warnings.extend(wiring_warnings)
     hard = [*nested, *export_edges, *(e for e, soft, _ in wiring if not soft)]
     self_loops = [e for e in hard if e.before == e.after]
@@ -506,7 +455,7 @@ def analyse(handbook: Handbook) -> DeploymentOrder:
     hints = [FollowUp(h.stack, h.parameter, h.from_stack, h.output, h.source, h.reason,
                       h.default, required=False,
                       second_pass=position[h.from_stack] > position[h.stack])
-             for h in _hints(handbook)]
+             for h in _hints(handbook, parts)]
     kind_rank = {k: i for i, k in enumerate(KINDS)}
     edges.sort(key=lambda e: (position[e.after], position[e.before], kind_rank[e.kind],
                               e.detail))

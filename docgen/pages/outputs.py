@@ -13,7 +13,8 @@ from typing import Any
 
 from docgen import commands as c
 from docgen import liveoutputs, stackinfo
-from docgen.intrinsics import Unknown, evaluate, render
+from docgen.analyse.surface import surfaces
+from docgen.intrinsics import evaluate, render
 from docgen.model import Handbook, Stack
 from docgen.pages import PageContext
 from docgen.pages.common import tabs
@@ -36,19 +37,10 @@ def export_names(handbook: Handbook, stack: Stack) -> dict[str, set[str]]:
 def imported_values(handbook: Handbook) -> list[tuple[str, list[str]]]:
     """Per stack id, the export names its ``Fn::ImportValue`` calls resolve to, in every
     environment. Computed once per run (``ctx.surface_fact``): evaluating every stack's
-    imports again for each stack's page made this page quadratic in the stack count."""
-    out: list[tuple[str, list[str]]] = []
-    for other in handbook.stacks:
-        found: list[str] = []
-        for target in stackinfo.targets(handbook, other):
-            values = stackinfo.pseudo_values(target)
-            for imp in other.template.imports:
-                v = evaluate(imp, values, {}, other.template.mappings)
-                if isinstance(v, Unknown) or not isinstance(v, str):
-                    continue
-                found.append(v)
-        out.append((other.id, found))
-    return out
+    imports again for each stack's page made this page quadratic in the stack count. Other
+    stacks are read through their surfaces (``docgen.analyse.surface``), not templates."""
+    return [(st.id, list(part.imported))
+            for st, part in zip(handbook.stacks, surfaces(handbook), strict=True)]
 
 
 def importers(handbook: Handbook, stack: Stack,
