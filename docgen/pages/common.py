@@ -25,14 +25,15 @@ def tabs(items: Sequence[tuple[str | None, Any]]) -> list[Tab]:
     out = []
     for label, value in items:
         if isinstance(value, (list, tuple)):
-            text = "\n".join(_render(v) for v in value)
+            text = "\n".join(render_step(v) for v in value)
         else:
-            text = _render(value)
+            text = render_step(value)
         out.append(Tab(label, text))
     return out
 
 
-def _render(value: Any) -> str:
+def render_step(value: Any) -> str:
+    """A command (or a line already rendered) as the text of a command block."""
     if isinstance(value, (c.AwsCommand, c.Assign, c.Script)):
         return value.render()
     if isinstance(value, c.Raw):

@@ -19,7 +19,7 @@ from docgen.analyse.order import DeploymentOrder, Edge, FollowUp, analyse
 from docgen.intrinsics import render
 from docgen.model import Environment, Handbook, OutputWiring, Stack
 from docgen.pages import PageContext
-from docgen.pages.common import tabs
+from docgen.pages.common import render_step, tabs
 from docgen.pages.deploy import commands_for, target_commands
 
 CACHE_KEY = "analyse.order"
@@ -81,8 +81,15 @@ def _pass(handbook: Handbook, stack: Stack, env: Environment | None, fact: Fact,
         one = _with_wiring(stack, add=add, drop=drop)
         target = _target(handbook, one, env)
         if commands is not None and one is stack:
-            return target.stack_name, target.region, commands(stack, target)
-        return target.stack_name, target.region, target_commands(handbook, one, target)
+            cmds = commands(stack, target)
+        else:
+            cmds = target_commands(handbook, one, target)
+        # what this page shows of them, as text: a fact travels from the worker that
+        # rendered the stack and is kept in the cache (command objects pickled were
+        # most of the facts: 1.8 MB for the corpus)
+        return target.stack_name, target.region, {
+            "deploy": tuple(map(render_step, cmds["deploy"])),
+            "exports": tuple(cmds["exports"])}
 
     name = "deploy-pass:" + repr((env.name if env else None, sorted(drop),
                                   [(w.parameter, w.from_stack, w.output) for w in add]))
@@ -143,7 +150,7 @@ def sequence(handbook: Handbook, result: DeploymentOrder, env: Environment | Non
         if sid in deferred:
             note = f" (first pass: {', '.join(sorted(deferred[sid]))} left at the default)"
         steps.append(_comment(f"{n}. {sid}: stack {stack_name}{where}{note}"))
-        steps.extend(cmds["deploy"])
+        steps.extend(map(c.Raw, cmds["deploy"]))
         exports.extend(e for e in cmds["exports"] if e not in exports)
     for f in _second_passes(result):
         stack = handbook.stack(f.stack)
@@ -156,7 +163,7 @@ def sequence(handbook: Handbook, result: DeploymentOrder, env: Environment | Non
             "from the template's descriptions; confirm before running"
         steps.append(_comment(f"{n}. {f.stack} again: {f.parameter} <- output {f.output} of "
                               f"{f.from_stack} ({why})"))
-        steps.extend(cmds["deploy"])
+        steps.extend(map(c.Raw, cmds["deploy"]))
         exports.extend(e for e in cmds["exports"] if e not in exports)
     return steps, exports
 
