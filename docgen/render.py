@@ -272,16 +272,14 @@ def render_all(handbook: Handbook) -> dict[str, str]:
     return dict(sorted(pages.items()))
 
 
-def warm_up(project: ProjectConfig, env: jinja2.Environment, memo: dict[Any, Any]) -> None:
+def warm_up(env: jinja2.Environment) -> None:
     """Load, before stack renderers fork, what rendering any stack loads first: the
-    page modules, the compiled page templates and the knowledge bases (into ``memo``).
-    Each forked worker inherits them instead of loading them again (~0.1 s each).
+    page modules and the compiled page templates (with :func:`load_knowledge`, the
+    knowledge bases). Each forked worker inherits them instead of loading them again.
 
-    Best effort: a broken user template or knowledge file is left alone here and
-    raises its usual error where a page needs it."""
+    Best effort: a broken user template is left alone here and raises its usual error
+    where a page needs it."""
     import contextlib
-
-    from docgen.pages.registry import KNOWLEDGE
 
     for spec in (*STACK_PAGES, *HANDBOOK_PAGES):
         with contextlib.suppress(Exception):
@@ -289,7 +287,20 @@ def warm_up(project: ProjectConfig, env: jinja2.Environment, memo: dict[Any, Any
             if spec.facts:
                 context_function(spec.facts)
             env.get_template(spec.template)
+
+
+def load_knowledge(project: ProjectConfig, memo: dict[Any, Any]) -> dict[Any, Any]:
+    """Load every knowledge base into ``memo`` as the pages would (each through its
+    page's helper, ``registry.KNOWLEDGE``); returns the entries this added (none for a
+    base already there). Best effort: a broken knowledge file is left alone here and
+    raises its usual error where a page needs it."""
+    import contextlib
+
+    from docgen.pages.registry import KNOWLEDGE
+
+    before = set(memo)
     ctx = PageContext(Handbook(project, ()), None, memo)
     for dotted in KNOWLEDGE:
         with contextlib.suppress(Exception):
             context_function(dotted)(ctx)
+    return {k: v for k, v in memo.items() if k not in before}

@@ -670,3 +670,37 @@ def test_each_template_is_read_once_and_those_bytes_are_parsed(
     assert "Topic stack" in first["c/index.md"] and "Edited" not in first["c/index.md"]
     again, stacks = run(project, rendered)
     assert stacks == {"", "c"} and "Edited topic stack" in again["c/index.md"]
+
+
+def test_knowledge_bases_kept_with_the_facts_give_the_same_pages(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The knowledge bases loaded by a run are kept (pickled, with the facts) and a
+    later run with the same global key reads them back instead of parsing their YAML:
+    its pages are those of a fresh run, over templates that exercise every security
+    check (sentinels such as a missing property's documented default keep their
+    identity through the pickle)."""
+    from docgen.generate import default_project
+
+    repo = Path(__file__).resolve().parents[1]
+    files = sorted(str(p) for p in (repo / "tests" / "fixtures" / "security").rglob("*.yaml"))
+    files += [str(repo / "stacks" / "primary.yaml"), str(repo / "stacks" / "dr.yaml")]
+    monkeypatch.setenv("DOCGEN_JOBS", "1")
+    monkeypatch.setenv("DOCGEN_CACHE", "1")
+    monkeypatch.setenv("DOCGEN_CACHE_DIR", str(tmp_path / "user-cache"))
+    project = default_project(str(tmp_path), str(tmp_path / "docs"))
+    loaded: list[dict[Any, Any]] = []
+    original = render.load_knowledge
+
+    def spy(*args: Any) -> dict[Any, Any]:
+        loaded.append(original(*args))
+        return loaded[-1]
+
+    monkeypatch.setattr(render, "load_knowledge", spy)
+    assert not generate(project, files).errors
+    assert loaded and loaded[-1], "the first run loads the knowledge bases"
+    shutil.rmtree(tmp_path / "docs" / "runbooks")
+    loaded.clear()
+    assert not generate(project, files).errors
+    assert loaded == [{}], "the second run took them from the cache"
+    monkeypatch.setenv("DOCGEN_CACHE", "0")
+    assert read_tree(str(tmp_path / "docs" / "runbooks")) == dict(build(project, files).pages)

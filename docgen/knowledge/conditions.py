@@ -85,11 +85,17 @@ class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
 
+    def __reduce__(self) -> str:
+        """Unpickled as this very object (code tests it by identity; knowledge bases
+        holding it are kept pickled between runs)."""
+        return "MISSING"
+
 
 #: Returned by :func:`lookup` when a path is absent.
 MISSING: Any = _Missing()
 #: Returned by :func:`lookup` when an intrinsic function sits on the path.
-INTRINSIC: Any = type("Intrinsic", (), {"__repr__": lambda self: "INTRINSIC"})()
+INTRINSIC: Any = type("Intrinsic", (), {"__repr__": lambda self: "INTRINSIC",
+                                        "__reduce__": lambda self: "INTRINSIC"})()
 
 
 def is_intrinsic(value: Any) -> bool:
