@@ -175,13 +175,19 @@ def _outputs_files(project: ProjectConfig, configs: Sequence[StackConfig]) -> li
     return [f if os.path.isabs(f) else os.path.join(project.root, f) for f in files]
 
 
-def global_key(project: ProjectConfig, configs: Sequence[StackConfig]) -> str:
+def _package_digest() -> str:
+    """docgen's version and the bytes of its package folders (see :func:`package_dirs`)."""
     import docgen
 
+    return _h(docgen.__version__, *(tree_digest(d) for d in package_dirs()))
+
+
+def global_key(project: ProjectConfig, configs: Sequence[StackConfig],
+               package: str | None = None) -> str:
+    """``package``: :func:`_package_digest`, when the caller has it already."""
     outputs = sorted(set(_outputs_files(project, configs)))
     return _h(
-        "docgen-cache", FORMAT, docgen.__version__,
-        *(tree_digest(d) for d in package_dirs()),
+        "docgen-cache", FORMAT, package if package is not None else _package_digest(),
         "page_templates", tree_digest(project.page_templates_dir),
         "knowledge", tree_digest(project.knowledge_dir),
         "project", _project_repr(project),
@@ -483,7 +489,8 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
     from docgen.generate import Result, _load_one, prestage_pages
 
     store = Store(cache_dir(project) if enabled(project) else None)
-    gkey = global_key(project, configs)
+    package = _package_digest()
+    gkey = global_key(project, configs, package)
     # Each template is read once: its bytes are hashed for the keys, and those very
     # bytes are what is parsed (a file edited during the run cannot mix two versions).
     blobs = [read_regular(c.template_path) for c in configs]
@@ -531,7 +538,7 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
         # templates, the knowledge bases (the handbook pages need them here too)
         env = _environment(project, store)
         warm_up(env)
-        _knowledge(store, gkey, project, memo)
+        _knowledge(store, package, project, memo)
         crew = scope.enter_context(Crew(
             crew_size[0], crew_size[1], {i: len(blobs[i] or b"") for i in todo}, parse,
             project, configs, make_handbook, env, memo, done))
@@ -620,7 +627,7 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
             preload([stacks[n] for n in missing if not stacks[n].is_loaded])
         if env is None:
             env = _environment(project, store)
-            _knowledge(store, gkey, project, memo)
+            _knowledge(store, package, project, memo)
         # Facts of unchanged stacks come from the cache: the handbook-wide pages then
         # parse only the templates that changed (see PageContext.stack_fact).
         keys = {configs[i].id: k for i, k in zip(valid_idx, stack_keys, strict=True)}
@@ -649,7 +656,7 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
             sets[hb_key] = sorted(hb_pages)
         _keep_facts(store, memo, kept, keys, sent)  # those of this run
     else:
-        for key in (*stack_keys, _h("surface-facts", gkey, cross), _h("knowledge", gkey)):
+        for key in (*stack_keys, _h("surface-facts", gkey, cross)):
             store.used_facts.add(key)  # still live: kept by finish()
     for key in (*stack_keys, hb_key):
         if key in intact:
@@ -708,19 +715,41 @@ def _environment(project: ProjectConfig, store: Store) -> Any:
     return env
 
 
-def _knowledge(store: Store, gkey: str, project: ProjectConfig, memo: dict[Any, Any]) -> None:
-    """The knowledge bases into ``memo``: as the last run with the same global key
-    loaded them (kept with the facts; the key covers the package's knowledge files and
-    the project's ``paths.knowledge``), else loaded and kept. Parsing and validating
-    their YAML costs ~0.045 s; reading them back, ~0.005 s."""
+def _knowledge(store: Store, package: str, project: ProjectConfig,
+               memo: dict[Any, Any]) -> None:
+    """The knowledge bases into ``memo``: as an earlier run loaded them, else loaded
+    (and kept). Parsing and validating their YAML costs ~0.045 s; reading them back,
+    ~0.005 s. They are kept per user, like the compiled page templates (a new project,
+    a cold run, finds them), under a key of docgen's package (its knowledge files) and
+    the project's ``paths.knowledge`` folder: its path and every file's bytes."""
     from docgen.render import load_knowledge
 
-    key = _h("knowledge", gkey)
-    kept = store.get_facts(key) if store.folder else {}
+    if not store.folder:  # the cache is off: so is this
+        load_knowledge(project, memo)
+        return
+    from docgen.assets import cache_dir as user_cache_dir
+
+    key = _h("knowledge", FORMAT, package, project.knowledge_dir or "",
+             tree_digest(project.knowledge_dir))
+    user = Store(user_cache_dir(), read_loads=False)
+    kept: dict[Any, Any] = {}
+    body = user._read_bytes("knowledge.pickle") if user.folder else None
+    if body is not None:
+        import pickle
+
+        with contextlib.suppress(Exception):  # only after the MAC check; stale: ignored
+            got = pickle.loads(body)
+            if isinstance(got, tuple) and len(got) == 2 and got[0] == key \
+                    and isinstance(got[1], dict):
+                kept = got[1]
     memo.update(kept)
     added = load_knowledge(project, memo)
-    if added:
-        store.put_facts(key, {**kept, **added})
+    if added and user.folder:
+        import pickle
+
+        with contextlib.suppress(Exception):  # a base that cannot be pickled: not kept
+            user._write_bytes("knowledge.pickle", pickle.dumps(
+                (key, {**kept, **added}), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _render_by_crew(crew: Any, valid: Sequence[int], missing: Sequence[int],

@@ -672,13 +672,13 @@ def test_each_template_is_read_once_and_those_bytes_are_parsed(
     assert stacks == {"", "c"} and "Edited topic stack" in again["c/index.md"]
 
 
-def test_knowledge_bases_kept_with_the_facts_give_the_same_pages(
+def test_knowledge_bases_kept_per_user_give_the_same_pages(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The knowledge bases loaded by a run are kept (pickled, with the facts) and a
-    later run with the same global key reads them back instead of parsing their YAML:
-    its pages are those of a fresh run, over templates that exercise every security
-    check (sentinels such as a missing property's documented default keep their
-    identity through the pickle)."""
+    """The knowledge bases a run loaded are kept per user (pickled, with this user's
+    MAC), so a cold run of another project reads them back instead of parsing their
+    YAML; its pages are those of a fresh run, over templates that exercise every
+    security check (sentinels such as a missing property's documented default keep
+    their identity through the pickle). A user knowledge folder is part of the key."""
     from docgen.generate import default_project
 
     repo = Path(__file__).resolve().parents[1]
@@ -687,7 +687,6 @@ def test_knowledge_bases_kept_with_the_facts_give_the_same_pages(
     monkeypatch.setenv("DOCGEN_JOBS", "1")
     monkeypatch.setenv("DOCGEN_CACHE", "1")
     monkeypatch.setenv("DOCGEN_CACHE_DIR", str(tmp_path / "user-cache"))
-    project = default_project(str(tmp_path), str(tmp_path / "docs"))
     loaded: list[dict[Any, Any]] = []
     original = render.load_knowledge
 
@@ -696,11 +695,21 @@ def test_knowledge_bases_kept_with_the_facts_give_the_same_pages(
         return loaded[-1]
 
     monkeypatch.setattr(render, "load_knowledge", spy)
-    assert not generate(project, files).errors
+    first = default_project(str(tmp_path / "one"), str(tmp_path / "one" / "docs"))
+    assert not generate(first, files).errors
     assert loaded and loaded[-1], "the first run loads the knowledge bases"
-    shutil.rmtree(tmp_path / "docs" / "runbooks")
     loaded.clear()
-    assert not generate(project, files).errors
-    assert loaded == [{}], "the second run took them from the cache"
+    second = default_project(str(tmp_path / "two"), str(tmp_path / "two" / "docs"))
+    assert not generate(second, files).errors
+    assert loaded == [{}], "a cold run of another project took them from the user cache"
     monkeypatch.setenv("DOCGEN_CACHE", "0")
-    assert read_tree(str(tmp_path / "docs" / "runbooks")) == dict(build(project, files).pages)
+    assert read_tree(str(tmp_path / "two" / "docs" / "runbooks")) == \
+        dict(build(second, files).pages)
+    monkeypatch.setenv("DOCGEN_CACHE", "1")
+    (tmp_path / "kb").mkdir()
+    third = dataclasses.replace(default_project(str(tmp_path / "three"),
+                                                str(tmp_path / "three" / "docs")),
+                                knowledge_dir=str(tmp_path / "kb"))
+    loaded.clear()
+    assert not generate(third, files).errors
+    assert loaded and loaded[-1], "another knowledge folder: loaded again"
