@@ -636,11 +636,16 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
         for facts in kept.values():
             memo.update(facts)
         # Stacks first (in parallel when it pays), each with the facts the handbook
-        # pages read of it; then the handbook pages, from those facts.
+        # pages read of it; then the handbook pages, from those facts (by the crew:
+        # while the last stacks' pages render).
         sent: dict[str, tuple[bytes, frozenset[Any]]] = {}  # facts pickled by workers
+        hb_pages: dict[str, str] | None = None
+        hb_receipt: Any = None
         if crew is not None:
-            rendered = _render_by_crew(crew, valid_idx, missing, parts, kept, found, memo,
-                                       sent)
+            rendered, hb = _render_by_crew(crew, valid_idx, missing, parts, kept, found,
+                                           keys, store, hb_key not in intact)
+            if hb is not None:
+                hb_pages, hb_receipt = hb.pages, hb.receipt
         else:
             rendered = render_stacks(handbook, missing, env, memo, done, sent)
         for n, (got, receipt) in zip(missing, rendered, strict=True):
@@ -651,10 +656,15 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
             if prestaged is not None and receipt is not None:
                 prestaged.update(receipt)
         if hb_key not in intact:
-            hb_pages = render_handbook_pages(handbook, env, memo)
+            if crew is None:
+                hb_pages = render_handbook_pages(handbook, env, memo)
+            assert hb_pages is not None
             fresh.update(hb_pages)
-            sets[hb_key] = sorted(hb_pages)
-        _keep_facts(store, memo, kept, keys, sent)  # those of this run
+            sets[hb_key] = sorted(hb_pages or hb_receipt)
+            if prestaged is not None and hb_receipt is not None:
+                prestaged.update(hb_receipt)
+        if crew is None:
+            _keep_facts(store, memo, kept, keys, sent)  # those of this run
     else:
         for key in (*stack_keys, _h("surface-facts", gkey, cross)):
             store.used_facts.add(key)  # still live: kept by finish()
@@ -754,26 +764,32 @@ def _knowledge(store: Store, package: str, project: ProjectConfig,
 
 def _render_by_crew(crew: Any, valid: Sequence[int], missing: Sequence[int],
                     parts: tuple[Any, ...], kept: Mapping[str, Mapping[Any, Any]],
-                    found: Mapping[int, Any], memo: dict[Any, Any],
-                    sent: dict[str, tuple[bytes, frozenset[Any]]]
-                    ) -> list[tuple[dict[str, str], Any]]:
+                    found: Mapping[int, Any], keys: Mapping[str, str], store: Store,
+                    handbook_pages: bool) -> tuple[list[tuple[dict[str, str], Any]], Any]:
     """The stacks at ``missing`` rendered by the workers that parsed them: (pages,
-    receipt) each, in order; their facts go into ``memo`` (in that order: the cache
-    file does not depend on which worker finished first) and ``sent``."""
+    receipt) each, in order; and the handbook pages (a ``stackworkers.Rendered``) when
+    asked. The facts the workers computed are stored as they sent them: the parent
+    never reads them (a stack whose facts came in several parts has them merged)."""
     import pickle
 
-    got = crew.render(valid, missing, parts,
-                      {k: v for facts in kept.values() for k, v in facts.items()},
-                      {i: loaded.resources for i, loaded in found.items()})
-    out = []
-    for n in missing:
-        result = got[n]
-        for sid, blob in result.blobs.items():
-            facts = pickle.loads(blob)
-            memo.update(facts)  # for the handbook pages, rendered next
-            sent[sid] = (blob, frozenset(facts))
-        out.append((result.pages, result.receipt))
-    return out
+    got, blobs, hb = crew.render(valid, missing, parts,
+                                 {k: v for facts in kept.values() for k, v in facts.items()},
+                                 {i: loaded.resources for i, loaded in found.items()},
+                                 handbook_pages)
+    by_stack: dict[str, list[bytes]] = {}
+    for sid, blob in blobs:
+        by_stack.setdefault(sid, []).append(blob)
+    for sid in sorted(by_stack):  # in order: the cache file does not depend on timing
+        if sid not in keys:
+            continue
+        if len(by_stack[sid]) == 1 and not kept.get(sid):
+            store.put_facts_blob(keys[sid], by_stack[sid][0])
+        else:
+            merged = dict(kept.get(sid, {}))
+            for blob in by_stack[sid]:
+                merged.update(pickle.loads(blob))
+            store.put_facts(keys[sid], merged)
+    return [(got[n].pages, got[n].receipt) for n in missing], hb
 
 
 def _names(sets: Mapping[str, Sequence[str]]) -> list[str]:

@@ -4,22 +4,32 @@ On a cold run every template must be parsed and every stack rendered. Parsing in
 parent (so that forked renderers inherit the templates) ran a quarter of the work on
 one core; sending parsed templates from workers to the parent costs more than parsing
 them (pickling nodes). So the templates stay where they are parsed: each worker (a
-*crew* member, forked once) parses a share of them, and later renders those stacks.
+*crew* member, forked once) parses some of them, and later renders those stacks.
 
-Phase 1, loading: a worker parses its share (balanced by size, largest first) and
-sends back, per template, only what the parent needs of it: the load outcome (valid,
-diagnostics, the surface digest of the cache keys), its resource count (to schedule
-rendering) and its *surface part* (``docgen.analyse.surface``: what other stacks'
-pages read of it: exports, imports, ...). Phase 2, rendering: the parent computes the
-keys, decides which stacks to render, and hands the parts of every stack to each
-worker, then stacks one at a time (two in flight, so a worker never waits): first the
-ones it parsed, largest first; when they run out, the smallest one left of another
-worker (it parses that template again: cheaper than idling). Pages and facts come back
-as from :func:`docgen.parallel.render_stacks`; results are put back in input order.
+Phase 1, loading: the workers take the templates one at a time, largest first, from
+one shared counter (whoever is free takes the next: sizes predict parse times badly,
+JSON parses several times faster than YAML) and send back, in a few batches, per
+template only what the parent needs of it: the load outcome (valid, diagnostics, the
+surface digest of the cache keys), its resource count (to schedule rendering) and its
+*surface part* (``docgen.analyse.surface``: what other stacks' pages read of it:
+exports, imports, ...).
+
+Phase 2, rendering: the parent computes the keys, decides which stacks to render,
+hands the parts of every stack to each worker, then tasks one at a time (two in
+flight, so a worker never waits). First each stack's *facts* (what the handbook pages
+read of it; they are most of a stack's analyses, which its pages then reuse), then the
+stacks' pages; as soon as every stack's facts are in, the handbook pages are one more
+task, for the next free worker (sent the facts the others computed), rendered while
+the other worker renders stack pages instead of after everything. A worker gets the
+stacks it parsed first (and the pages of those whose facts it computed), largest
+first; when they run out, the smallest left of another worker (it parses that
+template again: cheaper than idling). Pages are written by the worker (``done``);
+their names and file stats, and the facts pickled, come back. The parent never reads
+the facts: the cache stores them as sent.
 
 A worker's error (a page template error, say) reaches the parent as the exception it
-raised, after every stack was attempted, so the one raised is the first in input order,
-as in one process.
+raised, after every task was attempted, so the one raised is the one a single process
+raises first.
 """
 
 from __future__ import annotations
@@ -72,20 +82,15 @@ class Failed:
     error: BaseException
 
 
-def shares(sizes: Mapping[int, int], n: int) -> list[list[int]]:
-    """Split indices over ``n`` workers, balanced by size (largest first to the least
-    loaded: the longest-processing-time rule); each share largest first."""
-    loads = [0] * n
-    out: list[list[int]] = [[] for _ in range(n)]
-    for i in sorted(sizes, key=lambda i: (-sizes[i], i)):
-        w = loads.index(min(loads))
-        out[w].append(i)
-        loads[w] += sizes[i] + 1
-    return out
-
+#: Phase-1 results travel in batches of this many templates (a message per template
+#: woke the parent, which shares the two cores with the workers, 600 times).
+BATCH = 64
 
 #: Sent instead of the next message: the worker ends.
 _STOP = pickle.dumps(None)
+
+#: Phase-2 tasks: a stack's facts, a stack's pages, the handbook pages.
+FACTS, PAGES, HANDBOOK = "facts", "pages", "handbook"
 
 
 # --- in the worker -------------------------------------------------------------------
@@ -97,25 +102,36 @@ def _part(project: ProjectConfig, config: StackConfig, template: Template) -> An
     return stack_surface(Handbook(project, (stack,)), stack)
 
 
-def _serve(conn: Any, share: Sequence[int], parse: Parse, project: ProjectConfig,
-           configs: Sequence[StackConfig], make: MakeHandbook, env: Any,
-           memo: dict[Any, Any], done: Done | None) -> None:
+def _serve(conn: Any, order: Sequence[int], taken: Any, parse: Parse,
+           project: ProjectConfig, configs: Sequence[StackConfig], make: MakeHandbook,
+           env: Any, memo: dict[Any, Any], done: Done | None) -> None:
     import gc
 
     from docgen.cache import surface
     from docgen.gcpause import gc_paused
-    from docgen.parallel import _new_facts, _render_with_facts
+    from docgen.parallel import _new_facts
 
     templates: dict[int, Template] = {}
+    batch: list[tuple[int, Loaded]] = []
     with gc_paused():  # parsing makes many containers and no cycles
-        for i in share:
+        while True:
+            with taken.get_lock():  # the next template nobody took yet
+                k = taken.value
+                taken.value = k + 1
+            if k >= len(order):
+                break
+            i = order[k]
             tpl, diags = parse(i)
             if tpl is None:
-                conn.send((i, Loaded(False, tuple(diags), "", None, 0)))
-                continue
-            templates[i] = tpl
-            conn.send((i, Loaded(True, tuple(diags), surface(tpl),
-                                 _part(project, configs[i], tpl), len(tpl.resources))))
+                batch.append((i, Loaded(False, tuple(diags), "", None, 0)))
+            else:
+                templates[i] = tpl
+                batch.append((i, Loaded(True, tuple(diags), surface(tpl),
+                                        _part(project, configs[i], tpl), len(tpl.resources))))
+            if len(batch) >= BATCH:
+                conn.send(batch)
+                batch = []
+    conn.send(batch)
     gc.freeze()  # they live as long as this worker: no collection should rescan them
     msg = conn.recv_bytes()
     if msg == _STOP:
@@ -127,19 +143,37 @@ def _serve(conn: Any, share: Sequence[int], parse: Parse, project: ProjectConfig
     handbook = make(templates, valid)
     handbook.seed(SURFACES, parts)
     memo.update(kept)
-    while (n := pickle.loads(conn.recv_bytes())) is not None:
+    while (task := pickle.loads(conn.recv_bytes())) is not None:
+        kind, n, extra = task
+        if kind == HANDBOOK:  # the facts of the stacks other workers had
+            for blob in extra:
+                memo.update(pickle.loads(blob))
         since = len(memo)
         try:
-            pages, receipt = _render_with_facts(handbook, n, env, memo, done)
+            pages, receipt = _run(kind, handbook, n, env, memo, done)
         except Exception as exc:  # reported; the parent raises it
-            conn.send((n, Failed(_picklable(exc))))
+            conn.send((kind, n, Failed(_picklable(exc))))
             continue
         by_stack: dict[str, dict[Any, Any]] = {}
         for key, value in _new_facts(memo, since).items():
             by_stack.setdefault(key[2] if len(key) == 3 else "", {})[key] = value
         blobs = {sid: pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
                  for sid, facts in by_stack.items()}
-        conn.send((n, Rendered(pages if receipt is None else {}, receipt, blobs)))
+        conn.send((kind, n, Rendered(pages if receipt is None else {}, receipt, blobs)))
+
+
+def _run(kind: str, handbook: Handbook, n: int, env: Any, memo: dict[Any, Any],
+         done: Done | None) -> tuple[dict[str, str], Any]:
+    """One task: a stack's facts (what the handbook pages read of it), its pages, or
+    the handbook pages; (pages, receipt of ``done``)."""
+    from docgen.render import render_handbook_pages, render_stack, stack_facts
+
+    if kind == FACTS:
+        stack_facts(handbook, n, memo)
+        return {}, None
+    pages = render_stack(handbook, n, env, memo) if kind == PAGES else \
+        render_handbook_pages(handbook, env, memo)
+    return pages, (done(n, pages) if done is not None else None)
 
 
 def _main(conn: Any, *args: Any) -> None:
@@ -184,19 +218,22 @@ class Crew:
                  project: ProjectConfig, configs: Sequence[StackConfig],
                  make: MakeHandbook, env: Any, memo: dict[Any, Any],
                  done: Done | None) -> None:
-        self.shares = shares(sizes, n)
-        self.total = len(sizes)
+        order = sorted(sizes, key=lambda i: (-sizes[i], i))  # largest first
+        taken = ctx.Value("i", 0)  # how many of ``order`` were taken (shared memory)
+        self.total = len(order)
         self.procs: list[Any] = []
         self.conns: list[Any] = []
-        for share in self.shares:
+        for _ in range(n):
             ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_main, args=(theirs, share, parse, project, configs,
-                                                   make, env, memo, done), daemon=True)
+            proc = ctx.Process(target=_main, args=(theirs, order, taken, parse, project,
+                                                   configs, make, env, memo, done),
+                               daemon=True)
             proc.start()
             theirs.close()
             self.procs.append(proc)
             self.conns.append(ours)
-        self.owner = {i: w for w, share in enumerate(self.shares) for i in share}
+        #: config index -> the worker that parsed it (holds its template)
+        self.owner: dict[int, int] = {}
 
     def __enter__(self) -> Crew:
         return self
@@ -243,52 +280,96 @@ class Crew:
              ) -> dict[int, Loaded]:
         """Phase 1: every template's :class:`Loaded`, by config index."""
         got: dict[int, Loaded] = {}
-        while len(got) < self.total:
-            for _, (i, loaded) in self._receive():
-                got[i] = loaded
+        done = [False] * len(self.conns)
+        while not all(done):
+            for w, batch in self._receive():
+                if len(batch) < BATCH:  # a worker's last batch
+                    done[w] = True
+                for i, loaded in batch:
+                    got[i] = loaded
+                    self.owner[i] = w
                 if progress is not None:
                     progress(len(got), self.total)
         return got
 
     def render(self, valid: Sequence[int], order: Sequence[int], parts: tuple[Any, ...],
-               kept: dict[Any, Any], resources: Mapping[int, int]) -> dict[int, Rendered]:
+               kept: dict[Any, Any], resources: Mapping[int, int], handbook_pages: bool
+               ) -> tuple[dict[int, Rendered], list[tuple[str, bytes]], Rendered | None]:
         """Phase 2: render the handbook stacks at positions ``order`` (the handbook
-        holds the templates of config indices ``valid``); results by position.
-        ``parts``: every handbook stack's surface part; ``kept``: facts the workers'
-        memo should hold (from the cache); ``resources``: resource count by config index.
+        holds the templates of config indices ``valid``), and the handbook pages when
+        ``handbook_pages``. ``parts``: every handbook stack's surface part; ``kept``:
+        facts the workers' memo should hold (from the cache); ``resources``: resource
+        count by config index. Returns each stack's pages by position, every fact
+        computed (stack id, pickled facts) and the handbook pages.
 
-        Each worker first gets the stacks it parsed, largest first; then the smallest
-        left of the others. Errors are raised once every stack was attempted: the one of
-        the first stack in ``order``, as one process would have raised it."""
-        queues: list[deque[int]] = [deque() for _ in self.conns]
-        for n in sorted(order, key=lambda n: (-resources.get(valid[n], 0), n)):
-            queues[self.owner.get(valid[n], 0)].append(n)
+        First every stack's facts (what the handbook pages read of it), then the stacks'
+        pages: once all facts are in, the handbook pages are one more task, rendered by
+        the next free worker (with the facts the others computed) while the rest render
+        stack pages, not after them. Each worker first gets the stacks it parsed (and
+        the pages of those it computed the facts of), largest first; then the smallest
+        left of another. Errors are raised once every task was attempted: the one a
+        single process would have raised first (stacks in ``order``, each its pages then
+        its facts; the handbook pages last)."""
+        rank = {n: (-resources.get(valid[n], 0), n) for n in order}
+        facts_q: list[deque[int]] = [deque() for _ in self.conns]
+        for n in sorted(order, key=rank.__getitem__):
+            facts_q[self.owner.get(valid[n], 0)].append(n)
+        pages_q: list[deque[int]] = [deque() for _ in self.conns]
         message = pickle.dumps((list(valid), parts, kept), protocol=pickle.HIGHEST_PROTOCOL)
         for conn in self.conns:
             conn.send_bytes(message)
-        pending = 0
-
-        def give(w: int) -> None:
-            nonlocal pending
-            queue = queues[w] if queues[w] else max(queues, key=len)
-            if queue:
-                n = queue.popleft() if queue is queues[w] else queue.pop()
-                self.conns[w].send(n)
-                pending += 1
-
-        for _ in range(2):  # two in flight each: a worker never waits for its next stack
-            for w in range(len(self.conns)):
-                give(w)
+        blobs: list[tuple[int, str, bytes]] = []  # (worker, stack id, pickled facts)
         got: dict[int, Rendered] = {}
-        errors: dict[int, BaseException] = {}
-        while pending:
-            for w, (n, result) in self._receive():
-                pending -= 1
+        errors: dict[tuple[str, int], BaseException] = {}
+        inflight = [0] * len(self.conns)
+        state = {"facts": 0, "handbook": handbook_pages}
+
+        def take(queues: list[deque[int]], w: int) -> int | None:
+            if queues[w]:
+                return queues[w].popleft()  # its own, largest first
+            other = max(queues, key=len)
+            return other.pop() if other else None  # another's smallest
+
+        def give(w: int) -> bool:
+            task: tuple[str, int, Any]
+            if state["handbook"] and state["facts"] == len(order) and not errors:
+                state["handbook"] = False
+                task = (HANDBOOK, -1, [b for src, _, b in blobs if src != w])
+            elif (n := take(facts_q, w)) is not None:
+                task = (FACTS, n, None)
+            elif (n := take(pages_q, w)) is not None:
+                task = (PAGES, n, None)
+            else:
+                return False
+            self.conns[w].send(task)
+            inflight[w] += 1
+            return True
+
+        def fill() -> None:
+            """Two tasks in flight per worker (it never waits for its next one), as long
+            as there are tasks (new ones appear as facts come in)."""
+            for w in range(len(self.conns)):
+                while inflight[w] < 2 and give(w):
+                    pass
+
+        fill()
+        hb: Rendered | None = None
+        while any(inflight):
+            for w, (kind, n, result) in self._receive():
+                inflight[w] -= 1
                 if isinstance(result, Failed):
-                    errors[n] = result.error
+                    errors[(kind, n)] = result.error
                 else:
-                    got[n] = result
-                give(w)
-        if errors:
-            raise errors[min(errors, key=list(order).index)]
-        return got
+                    blobs.extend((w, sid, b) for sid, b in result.blobs.items())
+                    if kind == PAGES:
+                        got[n] = result
+                    elif kind == HANDBOOK:
+                        hb = result
+                if kind == FACTS:
+                    state["facts"] += 1
+                    pages_q[w].append(n)  # its analyses are in that worker's memo
+            fill()
+        for key in [k for n in order for k in ((PAGES, n), (FACTS, n))] + [(HANDBOOK, -1)]:
+            if key in errors:
+                raise errors[key]
+        return got, [(sid, b) for _, sid, b in blobs], hb

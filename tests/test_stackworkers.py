@@ -102,18 +102,20 @@ def test_example_project_in_the_crew_equals_one_process(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crew: None) -> None:
     """Environments, wiring between the stacks, DR: the pages are the one-process
     pages, byte for byte; the templates were parsed and the stacks rendered in two
-    worker processes (the parent parses only what its DR page follows into the
-    templates)."""
+    worker processes, and the handbook pages in one of them."""
     project = example(tmp_path)
     serial = one_process(project, None, monkeypatch)
     parsed, rendered = tmp_path / "parsed.txt", tmp_path / "rendered.txt"
     spy(monkeypatch, loader, "load_template", parsed)
     spy(monkeypatch, render, "render_stack", rendered)
+    handbook_pages = tmp_path / "handbook.txt"
+    spy(monkeypatch, render, "render_handbook_pages", handbook_pages)
     result = build(project)
     assert not result.errors
     me = str(os.getpid())
     assert len(pids(parsed) - {me}) == 2, pids(parsed)
     assert me not in pids(rendered) and len(pids(rendered)) == 2, pids(rendered)
+    assert me not in pids(handbook_pages) and len(pids(handbook_pages)) == 1
     assert list(result.pages) == list(serial)
     assert dict(result.pages) == serial
 
@@ -134,41 +136,75 @@ def test_imports_across_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 def test_a_worker_takes_over_stacks_it_did_not_parse(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crew: None) -> None:
-    """All templates parsed by one worker: the other, idle, renders the smallest of
-    them (parsing them again); the output is the same."""
+    """Every stack handed first to one worker: the other, idle, takes over the
+    smallest of them (parsing them again); the output is the same."""
     files = templates(tmp_path / "stacks", 8)
     project = default_project(str(tmp_path), str(tmp_path / "docs"))
     serial = one_process(project, files, monkeypatch)
-    monkeypatch.setattr(stackworkers, "shares",
-                        lambda sizes, n: [sorted(sizes), *([] for _ in range(n - 1))])
-    parsed, rendered = tmp_path / "parsed.txt", tmp_path / "rendered.txt"
-    spy(monkeypatch, loader, "load_template", parsed)
+    original = stackworkers.Crew.load
+
+    def all_to_the_first(self: stackworkers.Crew, *args: Any) -> Any:
+        got = original(self, *args)
+        self.owner = dict.fromkeys(self.owner, 0)
+        return got
+
+    monkeypatch.setattr(stackworkers.Crew, "load", all_to_the_first)
+    rendered = tmp_path / "rendered.txt"
     spy(monkeypatch, render, "render_stack", rendered)
     result = build(project, files)
     assert len(pids(rendered)) == 2, "the idle worker rendered nothing"
-    assert len(pids(parsed)) == 2  # the second parsed what it took over
     assert dict(result.pages) == serial
 
 
-def test_shares_are_balanced_by_size() -> None:
-    sizes = {0: 100, 1: 90, 2: 50, 3: 40, 4: 10, 5: 5}
-    got = stackworkers.shares(sizes, 2)
-    assert sorted(i for share in got for i in share) == list(sizes)
-    assert got == [[0, 3, 4], [1, 2, 5]]  # 150 and 145: largest to the least loaded
-    for share in got:
-        assert share == sorted(share, key=lambda i: -sizes[i])
+def test_whoever_is_free_parses_the_next_template(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crew: None) -> None:
+    """Templates are taken one at a time, largest first: while one worker is stuck on
+    the largest, the other parses all the rest."""
+    files = templates(tmp_path / "stacks", 8)
+    big = Path(files[0])
+    big.write_text(big.read_text() + "".join(f"# padding {n}\n" for n in range(200)))
+    original = loader.load_template
+
+    def slow_on_the_largest(path: str, data: bytes | None = None) -> Any:
+        if path == str(big):
+            import time
+
+            time.sleep(1.0)
+        return original(path, data)
+
+    monkeypatch.setattr(loader, "load_template", slow_on_the_largest)
+    owners: dict[int, int] = {}
+    load = stackworkers.Crew.load
+
+    def spy_owners(self: stackworkers.Crew, *args: Any) -> Any:
+        got = load(self, *args)
+        owners.update(self.owner)  # config index -> the worker that parsed it
+        return got
+
+    monkeypatch.setattr(stackworkers.Crew, "load", spy_owners)
+    result = build(default_project(str(tmp_path), str(tmp_path / "docs")), files)
+    assert not result.errors
+    stuck = owners[0]
+    assert [i for i, w in owners.items() if w == stuck] == [0], owners
+    assert len(owners) == 8
 
 
+@pytest.mark.parametrize("page, broken, named", [
+    ("stack/overview.md.j2",
+     "{% if stack.id in ('t2', 't4') %}{{ stack.id ~ no_such_variable }}{% endif %}\n",
+     "t2/index.md"),
+    ("handbook/index.md.j2", "{{ no_such_variable }}\n", "index.md"),
+])
 def test_a_page_error_is_the_one_process_error(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               crew: None) -> None:
-    """Two stacks fail to render: the error raised names the first in input order,
-    as one process raises it, whichever worker failed first."""
+                                               monkeypatch: pytest.MonkeyPatch, crew: None,
+                                               page: str, broken: str, named: str) -> None:
+    """Stack pages that fail to render (two of them) or the handbook pages: the error
+    raised is the one a single process raises (the first stack in input order, however
+    the workers' timing went)."""
     files = templates(tmp_path / "stacks")
-    overrides = tmp_path / "overrides" / "stack"
-    overrides.mkdir(parents=True)
-    (overrides / "overview.md.j2").write_text(
-        "{% if stack.id in ('t2', 't4') %}{{ stack.id ~ no_such_variable }}{% endif %}\n")
+    override = tmp_path / "overrides" / page
+    override.parent.mkdir(parents=True)
+    override.write_text(broken)
     project = dataclasses.replace(default_project(str(tmp_path), str(tmp_path / "docs")),
                                   page_templates_dir=str(tmp_path / "overrides"))
     errors = []
@@ -177,9 +213,30 @@ def test_a_page_error_is_the_one_process_error(tmp_path: Path,
         with pytest.raises(DocgenError) as caught:
             build(project, files)
         errors.append(str(caught.value))
-    assert "t2/index.md" in errors[0] and "no_such_variable" in errors[0]
+    assert f"while rendering {named}:" in errors[0], errors[0]
+    assert "no_such_variable" in errors[0]
     assert errors[1] == errors[0]
     assert not multiprocessing.active_children()
+
+
+def test_a_dependency_cycle_is_the_one_process_error(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     crew: None) -> None:
+    """Two stacks importing each other's exports: the deployment order fails while
+    the workers compute facts; the error is the one-process error."""
+    files = templates(tmp_path / "stacks")
+    Path(files[0]).write_text(BUCKET.format(n=0) + "  Back:\n    Value: !ImportValue t5-topic\n")
+    Path(files[5]).write_text(IMPORTER + "Outputs:\n  T:\n    Value: !Ref Topic\n"
+                              "    Export: {Name: t5-topic}\n")
+    project = default_project(str(tmp_path), str(tmp_path / "docs"))
+    errors = []
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("DOCGEN_JOBS", jobs)
+        with pytest.raises(DocgenError) as caught:
+            build(project, files)
+        errors.append(str(caught.value))
+    assert "cycle" in errors[0] and "t0" in errors[0] and "t5" in errors[0], errors[0]
+    assert errors[1] == errors[0]
 
 
 def test_an_unexpected_error_in_a_worker_reaches_the_parent(
