@@ -814,14 +814,30 @@ def _intact_sets(manifest: Mapping[str, Any], stats: Mapping[str, list[int]]
 
 
 def _tree_stats(folder: str) -> dict[str, list[int]]:
-    """Relative path -> [size, mtime in ns, inode] of every file under ``folder``."""
-    from docgen.generate import walk_files
+    """Relative path -> [size, mtime in ns, inode] of every file under ``folder``.
 
+    Every run with nothing changed does this for every page (5,000 for the corpus):
+    ``os.scandir`` entries and one ``lstat`` each, no ``os.walk`` (which lists, then
+    this looked each file up again by path)."""
     out: dict[str, list[int]] = {}
-    for rel, full in walk_files(folder):
-        with contextlib.suppress(OSError):
-            st = os.lstat(full)
-            out[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    def visit(path: str, prefix: str) -> None:
+        try:
+            entries = os.scandir(path)
+        except OSError:
+            return
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        visit(entry.path, f"{prefix}{entry.name}/")
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                out[prefix + entry.name] = [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    visit(folder, "")
     return out
 
 

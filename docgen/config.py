@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from docgen.diagnostics import ConfigError, Diagnostic
-from docgen.loader import parse_yaml, read_file
 from docgen.model import (
     DRConfig,
     Environment,
@@ -238,6 +237,8 @@ def parse_config(path: str, data: Any) -> tuple[ProjectConfig | None, list[Diagn
 
 def load_config(path: str) -> ProjectConfig:
     """Read and validate ``path``; raises :class:`ConfigError` with every problem."""
+    from docgen.loader import parse_yaml, read_file  # (YAML only when there is a file)
+
     text, diags = read_file(path)
     data = None
     if text is not None:
