@@ -189,6 +189,18 @@ def test_whoever_is_free_parses_the_next_template(
     assert len(owners) == 8
 
 
+def errors_in_one_process_and_two(project: ProjectConfig, files: list[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The error a build raises with one process, then with two workers."""
+    errors = []
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("DOCGEN_JOBS", jobs)
+        with pytest.raises(DocgenError) as caught:
+            build(project, files)
+        errors.append(str(caught.value))
+    return errors
+
+
 @pytest.mark.parametrize("page, broken, named", [
     ("stack/overview.md.j2",
      "{% if stack.id in ('t2', 't4') %}{{ stack.id ~ no_such_variable }}{% endif %}\n",
@@ -207,12 +219,7 @@ def test_a_page_error_is_the_one_process_error(tmp_path: Path,
     override.write_text(broken)
     project = dataclasses.replace(default_project(str(tmp_path), str(tmp_path / "docs")),
                                   page_templates_dir=str(tmp_path / "overrides"))
-    errors = []
-    for jobs in ("1", "2"):
-        monkeypatch.setenv("DOCGEN_JOBS", jobs)
-        with pytest.raises(DocgenError) as caught:
-            build(project, files)
-        errors.append(str(caught.value))
+    errors = errors_in_one_process_and_two(project, files, monkeypatch)
     assert f"while rendering {named}:" in errors[0], errors[0]
     assert "no_such_variable" in errors[0]
     assert errors[1] == errors[0]
@@ -229,12 +236,7 @@ def test_a_dependency_cycle_is_the_one_process_error(tmp_path: Path,
     Path(files[5]).write_text(IMPORTER + "Outputs:\n  T:\n    Value: !Ref Topic\n"
                               "    Export: {Name: t5-topic}\n")
     project = default_project(str(tmp_path), str(tmp_path / "docs"))
-    errors = []
-    for jobs in ("1", "2"):
-        monkeypatch.setenv("DOCGEN_JOBS", jobs)
-        with pytest.raises(DocgenError) as caught:
-            build(project, files)
-        errors.append(str(caught.value))
+    errors = errors_in_one_process_and_two(project, files, monkeypatch)
     assert "cycle" in errors[0] and "t0" in errors[0] and "t5" in errors[0], errors[0]
     assert errors[1] == errors[0]
 
