@@ -112,18 +112,24 @@ def _render_one(index: int) -> tuple[Rendered, FactsBlobs]:
     """In a worker. When ``done`` delivered the pages (its receipt is not None: it wrote
     them), their text stays here: 26 MB for the corpus, pickled, sent and decoded for
     nothing. The new facts go back pickled per stack id (see :data:`FactsBlobs`)."""
-    import pickle
 
     memo = _SHARED["memo"]
     since = len(memo)
     pages, receipt = _render_with_facts(_SHARED["handbook"], index, _SHARED["env"], memo,
                                         _SHARED["done"])
+    return ((pages if receipt is None else {}), receipt), facts_blobs(memo, since)
+
+
+def facts_blobs(memo: dict[Any, Any], since: int) -> FactsBlobs:
+    """The stack facts added to ``memo`` after it had ``since`` entries, pickled per
+    stack id (as a worker sends them)."""
+    import pickle
+
     by_stack: dict[str, dict[Any, Any]] = {}
     for key, value in _new_facts(memo, since).items():
         by_stack.setdefault(key[2] if len(key) == 3 else "", {})[key] = value
-    blobs = {sid: pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
-             for sid, facts in by_stack.items()}
-    return ((pages if receipt is None else {}), receipt), blobs
+    return {sid: pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+            for sid, facts in by_stack.items()}
 
 
 def render_stacks(handbook: model.Handbook, indices: Sequence[int], env: Any,

@@ -105,17 +105,34 @@ def _part(project: ProjectConfig, config: StackConfig, template: Template) -> An
 def _serve(conn: Any, order: Sequence[int], taken: Any, parse: Parse,
            project: ProjectConfig, configs: Sequence[StackConfig], make: MakeHandbook,
            env: Any, memo: dict[Any, Any], done: Done | None) -> None:
+    """A worker: phase 1, then (unless the parent stops it there) phase 2."""
+    templates = _load(conn, order, taken, parse, project, configs)
+    msg = conn.recv_bytes()
+    if msg == _STOP:
+        return
+    from docgen.analyse.surface import SURFACES
+
+    valid, parts, kept = pickle.loads(msg)
+    handbook = make(templates, valid)
+    handbook.seed(SURFACES, parts)
+    memo.update(kept)
+    _render(conn, handbook, env, memo, done)
+
+
+def _load(conn: Any, order: Sequence[int], taken: Any, parse: Parse,
+          project: ProjectConfig, configs: Sequence[StackConfig]) -> dict[int, Template]:
+    """Phase 1: parse the next template nobody took yet until none is left; send what
+    the parent needs of each (in batches); keep the templates."""
     import gc
 
     from docgen.cache import surface
     from docgen.gcpause import gc_paused
-    from docgen.parallel import _new_facts
 
     templates: dict[int, Template] = {}
     batch: list[tuple[int, Loaded]] = []
     with gc_paused():  # parsing makes many containers and no cycles
         while True:
-            with taken.get_lock():  # the next template nobody took yet
+            with taken.get_lock():
                 k = taken.value
                 taken.value = k + 1
             if k >= len(order):
@@ -131,18 +148,16 @@ def _serve(conn: Any, order: Sequence[int], taken: Any, parse: Parse,
             if len(batch) >= BATCH:
                 conn.send(batch)
                 batch = []
-    conn.send(batch)
+    conn.send(batch)  # shorter than BATCH (maybe empty): the last
     gc.freeze()  # they live as long as this worker: no collection should rescan them
-    msg = conn.recv_bytes()
-    if msg == _STOP:
-        return
-    from docgen.analyse.surface import SURFACES
+    return templates
 
 
-    valid, parts, kept = pickle.loads(msg)
-    handbook = make(templates, valid)
-    handbook.seed(SURFACES, parts)
-    memo.update(kept)
+def _render(conn: Any, handbook: Handbook, env: Any, memo: dict[Any, Any],
+            done: Done | None) -> None:
+    """Phase 2: run the tasks the parent sends until it sends None."""
+    from docgen.parallel import facts_blobs
+
     while (task := pickle.loads(conn.recv_bytes())) is not None:
         kind, batch, extra = task
         if kind == HANDBOOK:  # the facts of the stacks other workers had
@@ -156,12 +171,8 @@ def _serve(conn: Any, order: Sequence[int], taken: Any, parse: Parse,
             except Exception as exc:  # reported; the parent raises it
                 results.append((n, Failed(_picklable(exc))))
                 continue
-            by_stack: dict[str, dict[Any, Any]] = {}
-            for key, value in _new_facts(memo, since).items():
-                by_stack.setdefault(key[2] if len(key) == 3 else "", {})[key] = value
-            blobs = {sid: pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
-                     for sid, facts in by_stack.items()}
-            results.append((n, Rendered(pages if receipt is None else {}, receipt, blobs)))
+            results.append((n, Rendered(pages if receipt is None else {}, receipt,
+                                        facts_blobs(memo, since))))
         conn.send((kind, results))
 
 
