@@ -537,8 +537,8 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
         from docgen.render import warm_up
         from docgen.stackworkers import Crew
 
-        # what every worker would otherwise load for itself: modules, compiled page
-        # templates, the knowledge bases (the handbook pages need them here too)
+        # loaded once, before the fork, instead of once per worker: page modules,
+        # compiled page templates, the knowledge bases
         env = _environment(project, store)
         warm_up(env)
         _knowledge(store, package, project, memo)
