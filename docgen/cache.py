@@ -4,7 +4,9 @@
 almost always only one template (or nothing) changed since the previous run. So every
 page set (a stack's pages; the handbook-wide pages) gets a key made of the *content* of
 everything it is rendered from, and a later run re-uses it when the key is the same.
-Time stamps of inputs are never used: a touched but identical file is a hit.
+Keys are made of content, not time stamps: a touched but identical file is a hit.
+(A template's size, times and inode only tell whether it must be read again, as in
+git's index: one that looks as when an earlier run read it keeps that run's digest.)
 
 The pages themselves are not copied into the cache: ``runbooks/`` holds them. The
 manifest of its last write (``tree.json``) records which key each page set was written
@@ -107,14 +109,82 @@ def read_regular(path: str) -> bytes | None:
     Opened non-blocking and checked before reading: a FIFO or device in a templates
     folder must not hang the run (the loader reports it). Files over the 1 MB template
     limit are not read (the loader refuses them)."""
+    return read_regular_stat(path)[0]
+
+
+def read_regular_stat(path: str) -> tuple[bytes | None, os.stat_result | None]:
+    """:func:`read_regular` and the file's status when it was read."""
     try:
         with open(path, "rb", opener=_nonblocking) as fh:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode) or info.st_size > LARGE:
-                return None
-            return fh.read()
+                return None, None
+            return fh.read(), info
     except OSError:
-        return None
+        return None, None
+
+
+def _looks(info: os.stat_result) -> list[int]:
+    """What changes when a file's content may have: size, times, inode, device."""
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev]
+
+
+#: A file changed less than this before it was read is read again next time (a second
+#: change within the same clock tick may leave its times as they were: "racy git").
+RACY_NS = 1_000_000_000
+
+
+def template_bytes(paths: Sequence[str], store: Store
+                   ) -> tuple[list[bytes | None], list[str | None], list[int]]:
+    """Each template's bytes (None when not read), digest and size.
+
+    A template that looks exactly as when an earlier run read it (:func:`_looks`) and
+    had been unchanged for a second by then keeps that run's digest unread: like git's
+    index, and content hashes all the same (a touched but identical file is read,
+    hashed, and is a hit). Such a template is read when it must be parsed, and checked
+    against that digest (``checked_bytes``). Runs with nothing or one template changed
+    read 563 templates fewer for the corpus (~0.025 s)."""
+    import time
+
+    now = time.time_ns()
+    blobs: list[bytes | None] = []
+    digests: list[str | None] = []
+    sizes: list[int] = []
+    for path in paths:
+        full = os.path.abspath(path)
+        known = store.seen.get(full)
+        if known is not None:
+            try:
+                info = os.stat(full)
+            except OSError:
+                info = None
+            if info is not None and stat.S_ISREG(info.st_mode) \
+                    and _looks(info) == known[:5] and info.st_ctime_ns < known[6] - RACY_NS:
+                blobs.append(None)
+                digests.append(known[5])
+                sizes.append(info.st_size)
+                continue
+        data, info = read_regular_stat(full)
+        digest = _digest(data) if data is not None else None
+        blobs.append(data)
+        digests.append(digest)
+        sizes.append(len(data) if data is not None else 0)
+        if store.folder and digest is not None and info is not None:
+            store.seen[full] = [*_looks(info), digest, now]
+            store.seen_dirty = True
+    return blobs, digests, sizes
+
+
+def checked_bytes(path: str, digest: str) -> bytes:
+    """The bytes of a template known by its looks (:func:`template_bytes`), read now:
+    they must be the bytes of that digest, or the keys of this run would not describe
+    what it parses."""
+    data = read_regular(path)
+    if data is None or _digest(data) != digest:
+        from docgen.diagnostics import DocgenError
+
+        raise DocgenError(f"{path}: changed while docgen was running; run it again")
+    return data
 
 
 def _digest(data: bytes) -> str:
@@ -331,6 +401,10 @@ class Store:
         self.folder = folder if folder and self.secret else ""
         self.loads: dict[str, Any] = {}
         self.loads_dirty = False
+        #: absolute template path -> its looks when read, digest, time of the read
+        #: (see :func:`template_bytes`)
+        self.seen: dict[str, list[Any]] = {}
+        self.seen_dirty = False
         self._facts: dict[str, bytes] | None = None
         self.used_facts: set[str] = set()
         self.facts_dirty = False
@@ -339,6 +413,10 @@ class Store:
         data = self._read("loads.json") if read_loads else None
         if isinstance(data, dict) and data.get("format") == FORMAT:
             self.loads = data.get("entries", {})
+            seen = data.get("seen", {})
+            self.seen = {k: v for k, v in seen.items()
+                         if isinstance(v, list) and len(v) == 7} if isinstance(seen,
+                                                                                dict) else {}
 
     def _mac(self, body: bytes) -> bytes:
         return hashlib.blake2b(body, key=self.secret or b"", digest_size=32).hexdigest().encode()
@@ -445,14 +523,17 @@ class Store:
         self.loads[key] = entry
         self.loads_dirty = True
 
-    def finish(self, live_load_keys: set[str]) -> None:
-        """Persist the load index and the facts of this run's stacks (only those: the
-        others are dropped)."""
+    def finish(self, live_load_keys: set[str], live_paths: Collection[str] = ()) -> None:
+        """Persist the load index (and how this run's templates looked) and the facts
+        of this run's stacks (only those: the others are dropped)."""
         if not self.folder:
             return
-        if self.loads_dirty:
+        if self.loads_dirty or self.seen_dirty:
             keep = {k: v for k, v in self.loads.items() if k in live_load_keys}
-            self._write("loads.json", {"format": FORMAT, "entries": keep})
+            live = {os.path.abspath(p) for p in live_paths}
+            self._write("loads.json", {"format": FORMAT, "entries": keep,
+                                       "seen": {k: v for k, v in self.seen.items()
+                                                if k in live}})
         if self.facts_dirty:
             import pickle
 
@@ -495,9 +576,11 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
     package = _package_digest()
     gkey = global_key(project, configs, package)
     # Each template is read once: its bytes are hashed for the keys, and those very
-    # bytes are what is parsed (a file edited during the run cannot mix two versions).
-    blobs = [read_regular(c.template_path) for c in configs]
-    digests = [_digest(b) if b is not None else None for b in blobs]
+    # bytes are what is parsed (a file edited during the run cannot mix two versions);
+    # one that looks as when an earlier run read it is read only if it must be parsed
+    # (and checked against that digest).
+    paths = [c.template_path for c in configs]
+    blobs, digests, sizes = template_bytes(paths, store)
     load_keys = [_h("load", gkey, c.template_path, d) if d else "" for c, d in
                  zip(configs, digests, strict=True)]
 
@@ -508,7 +591,10 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
     todo = [i for i, k in enumerate(load_keys) if not k or k not in store.loads]
 
     def parse(i: int) -> tuple[Any, list[Diagnostic]]:
-        return _load_one(configs[i].template_path, blobs[i])
+        data, digest = blobs[i], digests[i]
+        if data is None and digest is not None:  # known by its looks: read it now
+            data = checked_bytes(configs[i].template_path, digest)
+        return _load_one(configs[i].template_path, data)
 
     def loader(i: int) -> Callable[[], Template]:
         def load() -> Template:
@@ -543,7 +629,7 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
         warm_up(env)
         _knowledge(store, package, project, memo)
         crew = scope.enter_context(Crew(
-            crew_size[0], crew_size[1], {i: len(blobs[i] or b"") for i in todo}, parse,
+            crew_size[0], crew_size[1], {i: sizes[i] for i in todo}, parse,
             project, configs, make_handbook, env, memo, done))
         found = crew.load(progress)
     else:
@@ -572,7 +658,7 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
     valid_idx = [i for i, entry in enumerate(entries) if entry["valid"]]
     invalid_ids = [configs[i].id for i, entry in enumerate(entries) if not entry["valid"]]
     if any(d.is_error for d in diags) and not keep_going:
-        store.finish(set(load_keys))
+        store.finish(set(load_keys), paths)
         return Result(None, {}, diags, invalid_ids)
 
     handbook = make_handbook(templates, valid_idx)
@@ -609,7 +695,7 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
     stats = _tree_stats(runbooks) if manifest is not None else {}
     if manifest is not None and manifest.get("key") == tree_key \
             and manifest["files"] == stats:  # nothing changed: read no page at all
-        store.finish({k for k in load_keys if k})
+        store.finish({k for k in load_keys if k}, paths)
         sets = dict(manifest["sets"])
         return Result(handbook, Pages({}, runbooks, _names(sets), _names(sets)), diags,
                       invalid_ids,
@@ -674,7 +760,7 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
     for key in (*stack_keys, hb_key):
         if key in intact:
             sets[key] = intact[key]
-    store.finish({k for k in load_keys if k})
+    store.finish({k for k in load_keys if k}, paths)
     on_disk = _names({k: v for k, v in intact.items() if k in sets})
     return Result(handbook, Pages(fresh, runbooks, _names(sets), on_disk, prestage),
                   diags, invalid_ids,

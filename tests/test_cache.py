@@ -22,6 +22,7 @@ import pytest
 import docgen
 from docgen import cache, render
 from docgen.config import load_config
+from docgen.diagnostics import DocgenError
 from docgen.generate import build, generate, read_tree
 
 TEMPLATE_A = """\
@@ -713,3 +714,55 @@ def test_knowledge_bases_kept_per_user_give_the_same_pages(
     loaded.clear()
     assert not generate(third, files).errors
     assert loaded and loaded[-1], "another knowledge folder: loaded again"
+
+
+# --- templates known by their looks ------------------------------------------------
+
+
+def templates_read(opened: list[str], root: Path) -> set[str]:
+    stacks = str(root / "stacks")
+    return {Path(f).name for f in opened if f.startswith(stacks)}
+
+
+def test_unchanged_templates_are_not_read_again(project: Path, rendered: list[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template that looks as when the last run read it (size, times, inode) keeps
+    that run's digest unread; an edited one is read; a template that must be parsed
+    (its pages deleted) is read then, and the pages are those of a fresh run."""
+    monkeypatch.setattr(cache, "RACY_NS", 0)  # these files were written just now
+    with files_opened(monkeypatch) as opened:
+        first, _ = run(project, rendered)
+    assert templates_read(opened, project) == {"a.yaml", "b.yaml", "c.yaml"}
+    with files_opened(monkeypatch) as opened:
+        again, stacks = run(project, rendered)
+    assert templates_read(opened, project) == set() and stacks == set() and again == first
+    (project / "stacks" / "c.yaml").write_text(TEMPLATE_C.replace("Topic stack", "Topics"))
+    with files_opened(monkeypatch) as opened:
+        _, stacks = run(project, rendered)
+    assert templates_read(opened, project) == {"c.yaml"} and stacks == {"", "c"}
+    shutil.rmtree(project / "docs" / "runbooks" / "a")
+    with files_opened(monkeypatch) as opened:
+        pages, stacks = run(project, rendered)
+    assert templates_read(opened, project) == {"a.yaml"} and stacks == {"a"}
+    assert pages == fresh(project, monkeypatch)
+
+
+def test_a_template_changed_just_before_it_was_read_is_read_again(
+        project: Path, rendered: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written less than a second before the run read it: a second change in the same
+    clock tick could keep its looks, so the next run reads it again ("racy git")."""
+    (project / "stacks" / "b.yaml").write_text(TEMPLATE_B + "\n")
+    run(project, rendered)
+    with files_opened(monkeypatch) as opened:
+        run(project, rendered)
+    assert "b.yaml" in templates_read(opened, project)
+
+
+def test_a_template_must_have_the_digest_it_was_known_by(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(TEMPLATE_A)
+    digest = cache._digest(TEMPLATE_A.encode())
+    assert cache.checked_bytes(str(path), digest) == TEMPLATE_A.encode()
+    path.write_text(TEMPLATE_A + "\n")
+    with pytest.raises(DocgenError, match="changed while docgen was running"):
+        cache.checked_bytes(str(path), digest)
