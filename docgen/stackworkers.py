@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -208,6 +209,15 @@ def _main(conn: Any, *args: Any) -> None:
         os._exit(code)
 
 
+def _send_quietly(conn: Any, payload: bytes) -> None:
+    """``conn.send_bytes`` in a thread: when the worker is gone (the run failed and
+    ended it), the run's own error is what the user reads, not this thread's."""
+    try:
+        conn.send_bytes(payload)
+    except (OSError, ValueError):
+        pass
+
+
 def _picklable(exc: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc))
@@ -348,25 +358,38 @@ class Crew:
             other = max(queues, key=len)
             return [other.pop()] if other else []
 
+        sending: dict[int, threading.Thread] = {}
+
         def give(w: int) -> bool:
             task: tuple[str, list[int], Any]
             if state["handbook"] and state["facts"] == len(order) and not errors:
                 state["handbook"] = False
                 task = (HANDBOOK, [-1], [b for src, _, b in blobs if src != w])
+                # Megabytes of facts: sent by a thread, so that this loop goes on
+                # reading. Sent here, they could fill the pipe while the worker, not
+                # reading it, waits to send its last results: neither would move.
+                payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+                sending[w] = threading.Thread(target=_send_quietly,
+                                              args=(self.conns[w], payload), daemon=True)
+                sending[w].start()
             elif batch := take(facts_q, w):
                 task = (FACTS, batch, None)
             elif batch := take(pages_q, w):
                 task = (PAGES, batch, None)
             else:
                 return False
-            self.conns[w].send(task)
+            if task[0] != HANDBOOK:
+                self.conns[w].send(task)
             inflight[w] += 1
             return True
 
         def fill() -> None:
             """Two tasks in flight per worker (it never waits for its next one), as long
-            as there are tasks (new ones appear as facts come in)."""
+            as there are tasks (new ones appear as facts come in); none to a worker
+            whose pipe a thread is still writing to."""
             for w in range(len(self.conns)):
+                if w in sending and sending[w].is_alive():
+                    continue
                 while inflight[w] < 2 and give(w):
                     pass
 
@@ -388,6 +411,8 @@ class Crew:
                         state["facts"] += 1
                         pages_q[w].append(n)  # its analyses are in that worker's memo
             fill()
+        for thread in sending.values():
+            thread.join()
         for key in [k for n in order for k in ((PAGES, n), (FACTS, n))] + [(HANDBOOK, -1)]:
             if key in errors:
                 raise errors[key]

@@ -301,3 +301,32 @@ def test_loads_from_the_cache_render_in_the_pool(tmp_path: Path,
     assert not generate(project, files).errors
     assert not started and len(pids(rendered)) >= 2
     assert read_tree(str(tmp_path / "docs" / "runbooks")) == first
+
+
+def test_large_results_and_facts_both_ways_do_not_block(tmp_path: Path) -> None:
+    """Without a prestage folder the workers send the pages' text back (megabytes),
+    and the handbook-pages task carries the other worker's facts (megabytes): the
+    parent must never wait on a full pipe while the worker waits on the other one.
+    Run in a child with a time limit: a hang fails the test instead of the suite."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    for n in range(48):
+        resources = "".join(
+            f"  Bucket{k}:\n    Type: AWS::S3::Bucket\n    Properties:\n"
+            f"      BucketName: !Sub 'b{n}-{k}-${{AWS::AccountId}}'\n" for k in range(40))
+        (folder / f"t{n}.yaml").write_text("Resources:\n" + resources)
+    code = (
+        "import os\n"
+        "from docgen import parallel\n"
+        "from docgen.generate import build, default_project\n"
+        "parallel.MIN_STACKS_FOR_POOL = 1\n"
+        f"r = build(default_project({str(tmp_path)!r}, {str(tmp_path / 'docs')!r}), "
+        f"[{str(folder)!r}])\n"
+        "assert not r.errors and len(r.pages) > 400, len(r.pages)\n")
+    env = {**os.environ, "DOCGEN_JOBS": "2", "DOCGEN_CACHE": "0"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
