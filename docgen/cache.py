@@ -79,7 +79,7 @@ import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
-from docgen.diagnostics import Diagnostic
+from docgen.diagnostics import Diagnostic, DocgenError
 from docgen.model import Handbook, ProjectConfig, Stack, StackConfig, Template
 from docgen.pages import FACT, SURFACE
 
@@ -130,8 +130,9 @@ def _looks(info: os.stat_result) -> list[int]:
 
 
 #: A file changed less than this before it was read is read again next time (a second
-#: change within the same clock tick may leave its times as they were: "racy git").
-RACY_NS = 1_000_000_000
+#: change within the same clock tick may leave its times as they were: "racy git"; FAT
+#: file systems keep times to 2 s).
+RACY_NS = 3_000_000_000
 
 
 def template_bytes(paths: Sequence[str], store: Store
@@ -151,11 +152,11 @@ def template_bytes(paths: Sequence[str], store: Store
     digests: list[str | None] = []
     sizes: list[int] = []
     for path in paths:
-        full = os.path.abspath(path)
+        full = os.path.abspath(path)  # the key; the file is the one ``path`` names
         known = store.seen.get(full)
         if known is not None:
             try:
-                info = os.stat(full)
+                info = os.stat(path)
             except OSError:
                 info = None
             if info is not None and stat.S_ISREG(info.st_mode) \
@@ -164,7 +165,7 @@ def template_bytes(paths: Sequence[str], store: Store
                 digests.append(known[5])
                 sizes.append(info.st_size)
                 continue
-        data, info = read_regular_stat(full)
+        data, info = read_regular_stat(path)
         digest = _digest(data) if data is not None else None
         blobs.append(data)
         digests.append(digest)
@@ -181,10 +182,13 @@ def checked_bytes(path: str, digest: str) -> bytes:
     what it parses."""
     data = read_regular(path)
     if data is None or _digest(data) != digest:
-        from docgen.diagnostics import DocgenError
-
-        raise DocgenError(f"{path}: changed while docgen was running; run it again")
+        raise ChangedWhileRunning(f"{path}: changed while docgen was running; run it again")
     return data
+
+
+class ChangedWhileRunning(DocgenError):
+    """A template known by its looks had other bytes when it was read: the run stops,
+    and forgets the looks it trusted (see :func:`build`)."""
 
 
 def _digest(data: bytes) -> str:
@@ -519,6 +523,13 @@ class Store:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
 
+    def forget_looks(self) -> None:
+        """Drop every template's recorded looks (kept: the load outcomes)."""
+        if self.folder:
+            self.seen = {}
+            entries = {k: v for k, v in self.loads.items() if not k.startswith("uncached-")}
+            self._write("loads.json", {"format": FORMAT, "entries": entries, "seen": {}})
+
     def put_load(self, key: str, entry: dict[str, Any]) -> None:
         self.loads[key] = entry
         self.loads_dirty = True
@@ -563,16 +574,23 @@ def build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Di
           keep_going: bool, progress: Callable[[int, int], None] | None = None,
           prestage: str | None = None) -> Any:
     """``generate.build`` with the cache: returns a ``generate.Result``."""
-    with contextlib.ExitStack() as scope:  # ends the workers, if any, however it ends
-        return _build(project, configs, diags, keep_going, progress, prestage, scope)
+    store = Store(cache_dir(project) if enabled(project) else None)
+    try:
+        with contextlib.ExitStack() as scope:  # ends the workers, if any, however it ends
+            return _build(project, configs, diags, keep_going, progress, prestage, scope,
+                          store)
+    except ChangedWhileRunning:
+        # its looks deceived (a file system whose times are coarser than the racy
+        # margin): the next run reads every template again
+        store.forget_looks()
+        raise
 
 
 def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[Diagnostic],
            keep_going: bool, progress: Callable[[int, int], None] | None,
-           prestage: str | None, scope: contextlib.ExitStack) -> Any:
+           prestage: str | None, scope: contextlib.ExitStack, store: Store) -> Any:
     from docgen.generate import Result, _load_one, prestage_pages
 
-    store = Store(cache_dir(project) if enabled(project) else None)
     package = _package_digest()
     gkey = global_key(project, configs, package)
     # Each template is read once: its bytes are hashed for the keys, and those very
@@ -749,7 +767,7 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
                 hb_pages = render_handbook_pages(handbook, env, memo)
             assert hb_pages is not None
             fresh.update(hb_pages)
-            sets[hb_key] = sorted(hb_pages or hb_receipt)
+            sets[hb_key] = sorted(hb_pages or hb_receipt or ())
             if prestaged is not None and hb_receipt is not None:
                 prestaged.update(hb_receipt)
         if crew is None:

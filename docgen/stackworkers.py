@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from docgen.diagnostics import Diagnostic
+from docgen.diagnostics import Diagnostic, DocgenError
 from docgen.model import Handbook, ProjectConfig, Stack, StackConfig, Template
 
 #: parse(config index) -> (template or None, diagnostics)
@@ -169,11 +170,11 @@ def _render(conn: Any, handbook: Handbook, env: Any, memo: dict[Any, Any],
             since = len(memo)
             try:
                 pages, receipt = _run(kind, handbook, n, env, memo, done)
+                blobs = facts_blobs(memo, since)
             except Exception as exc:  # reported; the parent raises it
                 results.append((n, Failed(_picklable(exc))))
                 continue
-            results.append((n, Rendered(pages if receipt is None else {}, receipt,
-                                        facts_blobs(memo, since))))
+            results.append((n, Rendered(pages if receipt is None else {}, receipt, blobs)))
         conn.send((kind, results))
 
 
@@ -191,10 +192,14 @@ def _run(kind: str, handbook: Handbook, n: int, env: Any, memo: dict[Any, Any],
     return pages, (done(n, pages) if done is not None else None)
 
 
-def _main(conn: Any, *args: Any) -> None:
+def _main(conn: Any, inherited: Sequence[Any], *args: Any) -> None:
     """A worker's life; it ends with ``os._exit`` (nothing of the inherited state needs
-    tearing down, and no parent's exit handler must run twice)."""
+    tearing down, and no parent's exit handler must run twice). ``inherited``: the
+    parent's ends of the pipes, which fork copied here: closed, so that when the parent
+    dies (killed, out of memory) the worker reads the end of its pipe and ends too."""
     code = 0
+    for other in inherited:
+        other.close()
     try:
         _serve(conn, *args)
     except KeyboardInterrupt:
@@ -209,33 +214,43 @@ def _main(conn: Any, *args: Any) -> None:
         os._exit(code)
 
 
-def _send_quietly(conn: Any, payload: bytes) -> None:
-    """``conn.send_bytes`` in a thread: when the worker is gone (the run failed and
-    ended it), the run's own error is what the user reads, not this thread's."""
-    try:
-        conn.send_bytes(payload)
-    except (OSError, ValueError):
-        pass
+def _sender(conn: Any, outbox: queue.SimpleQueue[bytes | None]) -> None:
+    """A worker's outbox, written in order until None. A worker that is gone (the run
+    failed and ended it) makes the rest fail quietly: the run's own error is what the
+    user reads, not this thread's."""
+    while (payload := outbox.get()) is not None:
+        try:
+            conn.send_bytes(payload)
+        except Exception:  # a closed or broken pipe: nothing more to send
+            while outbox.get() is not None:
+                pass
+            return
 
 
 def _picklable(exc: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:  # any failure: send the text instead
+        if isinstance(exc, DocgenError):
+            return DocgenError(str(exc), exc.diagnostics)
         return RuntimeError(f"{type(exc).__name__}: {exc}")
     return exc
 
 
 # --- in the parent ---------------------------------------------------------------------
 
-class WorkerError(Exception):
-    """Wraps an exception raised in a worker (``.error``), raised again by the parent."""
+class WorkerError(DocgenError):
+    """A worker ended without a word (killed, out of memory): the run stops cleanly."""
 
 
 class Crew:
     """Forked workers that load, then render, the stacks they hold (see module doc).
 
     Use as a context manager: leaving it stops the workers (on errors and Ctrl-C too).
+    Everything the parent sends a worker goes through that worker's *outbox*, written
+    by one thread: the loop that reads the workers' results never waits on a full pipe
+    (a worker that is itself waiting to send its results would never empty it), and
+    one pipe never has two writers.
     """
 
     def __init__(self, n: int, ctx: Any, sizes: Mapping[int, int], parse: Parse,
@@ -247,15 +262,27 @@ class Crew:
         self.total = len(order)
         self.procs: list[Any] = []
         self.conns: list[Any] = []
-        for _ in range(n):
-            ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_main, args=(theirs, order, taken, parse, project,
-                                                   configs, make, env, memo, done),
-                               daemon=True)
-            proc.start()
-            theirs.close()
-            self.procs.append(proc)
-            self.conns.append(ours)
+        self.outboxes: list[queue.SimpleQueue[bytes | None]] = []
+        self.senders: list[threading.Thread] = []
+        try:
+            for _ in range(n):
+                ours, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_main, args=(
+                    theirs, [*self.conns, ours], order, taken, parse, project, configs, make,
+                    env, memo, done), daemon=True)
+                proc.start()
+                theirs.close()
+                self.procs.append(proc)
+                self.conns.append(ours)
+            for conn in self.conns:  # threads only now: a fork copies no thread's lock
+                outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+                sender = threading.Thread(target=_sender, args=(conn, outbox), daemon=True)
+                sender.start()
+                self.outboxes.append(outbox)
+                self.senders.append(sender)
+        except BaseException:
+            self.close(now=True)
+            raise
         #: config index -> the worker that parsed it (holds its template)
         self.owner: dict[int, int] = {}
 
@@ -265,16 +292,18 @@ class Crew:
     def __exit__(self, kind: Any, *exc: Any) -> None:
         self.close(now=kind is not None)
 
+    def send(self, w: int, message: Any) -> None:
+        """Queue ``message`` for worker ``w`` (its sender thread writes it)."""
+        self.outboxes[w].put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
     def close(self, now: bool = False) -> None:
         """Stop the workers: they finish what they do and end, or at once (``now``:
-        after an error or Ctrl-C, nothing they would send is wanted)."""
-        for conn in self.conns:
+        after an error or Ctrl-C, nothing they would send is wanted). The workers end
+        before their pipes close: a sender thread still writing then fails quietly."""
+        for outbox in self.outboxes:
             if not now:
-                try:
-                    conn.send_bytes(_STOP)
-                except (OSError, ValueError):
-                    pass
-            conn.close()
+                outbox.put(_STOP)
+            outbox.put(None)  # the sender thread ends after that
         for proc in self.procs:
             if now:
                 proc.kill()
@@ -282,8 +311,11 @@ class Crew:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-        self.conns = []
-        self.procs = []
+        for sender in self.senders:
+            sender.join()
+        for conn in self.conns:
+            conn.close()
+        self.conns, self.procs, self.outboxes, self.senders = [], [], [], []
 
     def _receive(self) -> Iterator[tuple[int, Any]]:
         """Messages as they arrive, as (worker, message); a worker's error is raised."""
@@ -294,8 +326,11 @@ class Crew:
             w = self.conns.index(conn)
             try:
                 msg = conn.recv()
-            except EOFError:
-                raise WorkerError(f"docgen worker {w} ended unexpectedly") from None
+            except (EOFError, OSError):
+                self.procs[w].join(timeout=1)
+                raise WorkerError(
+                    f"docgen worker {w + 1} ended unexpectedly (exit code "
+                    f"{self.procs[w].exitcode}; killed, or out of memory?)") from None
             if isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "error":
                 raise msg[1]
             yield w, msg
@@ -339,9 +374,8 @@ class Crew:
         for n in sorted(order, key=rank.__getitem__):
             facts_q[self.owner.get(valid[n], 0)].append(n)
         pages_q: list[deque[int]] = [deque() for _ in self.conns]
-        message = pickle.dumps((list(valid), parts, kept), protocol=pickle.HIGHEST_PROTOCOL)
-        for conn in self.conns:
-            conn.send_bytes(message)
+        for w in range(len(self.conns)):
+            self.send(w, (list(valid), parts, kept))
         blobs: list[tuple[int, str, bytes]] = []  # (worker, stack id, pickled facts)
         got: dict[int, Rendered] = {}
         errors: dict[tuple[str, int], BaseException] = {}
@@ -358,38 +392,25 @@ class Crew:
             other = max(queues, key=len)
             return [other.pop()] if other else []
 
-        sending: dict[int, threading.Thread] = {}
-
         def give(w: int) -> bool:
             task: tuple[str, list[int], Any]
             if state["handbook"] and state["facts"] == len(order) and not errors:
                 state["handbook"] = False
                 task = (HANDBOOK, [-1], [b for src, _, b in blobs if src != w])
-                # Megabytes of facts: sent by a thread, so that this loop goes on
-                # reading. Sent here, they could fill the pipe while the worker, not
-                # reading it, waits to send its last results: neither would move.
-                payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
-                sending[w] = threading.Thread(target=_send_quietly,
-                                              args=(self.conns[w], payload), daemon=True)
-                sending[w].start()
             elif batch := take(facts_q, w):
                 task = (FACTS, batch, None)
             elif batch := take(pages_q, w):
                 task = (PAGES, batch, None)
             else:
                 return False
-            if task[0] != HANDBOOK:
-                self.conns[w].send(task)
+            self.send(w, task)
             inflight[w] += 1
             return True
 
         def fill() -> None:
             """Two tasks in flight per worker (it never waits for its next one), as long
-            as there are tasks (new ones appear as facts come in); none to a worker
-            whose pipe a thread is still writing to."""
+            as there are tasks (new ones appear as facts come in)."""
             for w in range(len(self.conns)):
-                if w in sending and sending[w].is_alive():
-                    continue
                 while inflight[w] < 2 and give(w):
                     pass
 
@@ -411,8 +432,6 @@ class Crew:
                         state["facts"] += 1
                         pages_q[w].append(n)  # its analyses are in that worker's memo
             fill()
-        for thread in sending.values():
-            thread.join()
         for key in [k for n in order for k in ((PAGES, n), (FACTS, n))] + [(HANDBOOK, -1)]:
             if key in errors:
                 raise errors[key]

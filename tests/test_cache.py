@@ -766,3 +766,29 @@ def test_a_template_must_have_the_digest_it_was_known_by(tmp_path: Path) -> None
     path.write_text(TEMPLATE_A + "\n")
     with pytest.raises(DocgenError, match="changed while docgen was running"):
         cache.checked_bytes(str(path), digest)
+
+
+def test_looks_that_deceive_stop_the_run_and_are_forgotten(
+        project: Path, rendered: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template known by its looks whose bytes, read because it must be parsed, are
+    not those of the digest it was known by (a file system with coarse times): the run
+    stops with a clear error, keeps the previous pages, and the next run reads every
+    template again."""
+    from docgen.generate import generate
+
+    monkeypatch.setattr(cache, "RACY_NS", 0)
+    first, _ = run(project, rendered)
+    store = cache.Store(str(project / cache.CACHE_DIR))
+    a = os.path.abspath(project / "stacks" / "a.yaml")
+    store.seen[a][5] = "0" * 40  # as if a.yaml had changed and kept its looks
+    store.seen_dirty = True
+    store.finish(set(store.loads), list(store.seen))
+    shutil.rmtree(project / "docs" / "runbooks" / "a")  # so a.yaml must be parsed
+    with pytest.raises(DocgenError, match=r"a\.yaml: changed while docgen was running"):
+        generate(load_config(str(project / "docgen.yml")))
+    assert not (project / "docs" / "runbooks" / "a").exists()
+    assert read_tree(str(project / "docs" / "runbooks"))["b/index.md"] == first["b/index.md"]
+    with files_opened(monkeypatch) as opened:
+        pages, _ = run(project, rendered)
+    assert templates_read(opened, project) == {"a.yaml", "b.yaml", "c.yaml"}
+    assert pages == first

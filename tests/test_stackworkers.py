@@ -330,3 +330,94 @@ def test_large_results_and_facts_both_ways_do_not_block(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_each_pipe_to_a_worker_has_one_writer(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              crew: None) -> None:
+    """Everything the parent sends a worker (tasks, the handbook pages' megabytes of
+    facts) goes through that worker's sender thread: two writers on one pipe could
+    interleave their bytes."""
+    from multiprocessing import connection
+
+    writers: dict[int, set[str]] = {}
+    original = connection.Connection.send_bytes
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        import threading
+
+        writers.setdefault(id(self), set()).add(threading.current_thread().name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(connection.Connection, "send_bytes", spy)
+    files = templates(tmp_path / "stacks", 8)
+    result = build(default_project(str(tmp_path), str(tmp_path / "docs")), files)
+    assert not result.errors and "index.md" in result.pages
+    assert len(writers) == 2 and all(len(names) == 1 for names in writers.values()), writers
+    assert "MainThread" not in set().union(*writers.values())
+
+
+def test_a_worker_that_dies_ends_the_run_with_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crew: None) -> None:
+    files = templates(tmp_path / "stacks")
+    original = render.render_stack
+
+    def dies_on_t3(handbook: Any, n: int, *args: Any) -> Any:
+        if handbook.stacks[n].id == "t3":
+            os._exit(9)  # as if killed
+        return original(handbook, n, *args)
+
+    monkeypatch.setattr(render, "render_stack", dies_on_t3)
+    with pytest.raises(DocgenError, match="ended unexpectedly"):
+        build(default_project(str(tmp_path), str(tmp_path / "docs")), files)
+    assert not multiprocessing.active_children()
+
+
+def test_workers_end_when_the_parent_is_killed(tmp_path: Path) -> None:
+    """The parent's ends of the pipes are closed in the workers: killed, it leaves
+    no worker waiting forever for it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "stacks"
+    templates(folder, 8)
+    pids = tmp_path / "pids.txt"
+    code = (
+        "import os, time\n"
+        "from docgen import loader, parallel\n"
+        "from docgen.generate import build, default_project\n"
+        "parallel.MIN_STACKS_FOR_POOL = 1\n"
+        "original = loader.load_template\n"
+        "def slow(path, data=None):\n"
+        f"    with open({str(pids)!r}, 'a') as fh: fh.write(f'{{os.getpid()}}\\n')\n"
+        "    time.sleep(0.3)\n"
+        "    return original(path, data)\n"
+        "loader.load_template = slow\n"
+        f"build(default_project({str(tmp_path)!r}, {str(tmp_path / 'docs')!r}), "
+        f"[{str(folder)!r}])\n")
+    env = {**os.environ, "DOCGEN_JOBS": "2", "DOCGEN_CACHE": "0"}
+    parent = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while len(set(pids.read_text().split()) if pids.exists() else ()) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.05)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        workers = {int(p) for p in pids.read_text().split()}
+
+        def alive(pid: int) -> bool:
+            try:
+                with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+                    return fh.read().split(") ")[1][0] != "Z"  # a zombie has ended
+            except OSError:
+                return False
+
+        deadline = time.monotonic() + 20
+        while any(alive(p) for p in workers):
+            assert time.monotonic() < deadline, f"orphaned workers: {workers}"
+            time.sleep(0.1)
+    finally:
+        parent.kill()
