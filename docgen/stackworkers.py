@@ -15,8 +15,8 @@ surface digest of the cache keys), its resource count (to schedule rendering) an
 exports, imports, ...).
 
 Phase 2, rendering: the parent computes the keys, decides which stacks to render,
-hands the parts of every stack to each worker, then tasks one at a time (two in
-flight, so a worker never waits). First each stack's *facts* (what the handbook pages
+hands the parts of every stack to each worker, then tasks in small batches (two in
+flight per worker, so that none waits). First each stack's *facts* (what the handbook pages
 read of it; they are most of a stack's analyses, which its pages then reuse), then the
 stacks' pages; as soon as every stack's facts are in, the handbook pages are one more
 task, for the next free worker (sent the facts the others computed), rendered while
