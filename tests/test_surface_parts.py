@@ -354,25 +354,9 @@ def test_importers_from_seeded_imported_values(synthetic: Path) -> None:
 
 
 def test_cycle_error_is_the_same_from_seeded_parts(tmp_path: Path) -> None:
-    a = """\
-        Resources:
-          Topic: {Type: AWS::SNS::Topic}
-          Queue:
-            Type: AWS::SQS::Queue
-            Properties: {QueueName: !ImportValue b-queue-name}
-        Outputs:
-          TopicArn: {Value: !Ref Topic, Export: {Name: a-topic}}
-        """
-    b = """\
-        Resources:
-          Queue: {Type: AWS::SQS::Queue}
-          Sub:
-            Type: AWS::SNS::Subscription
-            Properties: {TopicArn: !ImportValue a-topic, Protocol: sqs, Endpoint: x}
-        Outputs:
-          QueueName: {Value: !GetAtt Queue.QueueName, Export: {Name: b-queue-name}}
-        """
-    root = _write(tmp_path, {"a.yaml": a, "b.yaml": b}, """\
+    from test_order import CYCLE_A, CYCLE_B  # the deployment-order tests' cycle
+
+    root = _write(tmp_path, {"a.yaml": CYCLE_A, "b.yaml": CYCLE_B}, """\
         stacks:
           a: {template: stacks/a.yaml, name: stack-a}
           b: {template: stacks/b.yaml, name: stack-b}
