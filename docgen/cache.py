@@ -191,6 +191,28 @@ class ChangedWhileRunning(DocgenError):
     and forgets the looks it trusted (see :func:`build`)."""
 
 
+def _unpickled(blob: bytes) -> Any:
+    """``pickle.loads`` of bytes this user's docgen wrote (their MAC checked); None for
+    a stale or corrupt pickle (a class since renamed, a truncated file)."""
+    import pickle
+
+    try:
+        return pickle.loads(blob)
+    except (ValueError, EOFError, AttributeError, ImportError, TypeError, IndexError,
+            KeyError, pickle.UnpicklingError):
+        return None
+
+
+def _pickled(value: Any) -> bytes | None:
+    """``value`` pickled; None when it cannot be."""
+    import pickle
+
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        return None
+
+
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 
@@ -458,49 +480,37 @@ class Store:
             return None
         return data
 
+    def read_pickle(self, rel: str) -> Any:
+        """A pickled cache file's value; None when absent, not this user's (it is read
+        only after its MAC checks), stale or corrupt."""
+        body = self._read_bytes(rel) if self.folder else None
+        return None if body is None else _unpickled(body)
+
+    def write_pickle(self, rel: str, value: Any) -> None:
+        """Keep ``value`` pickled (not at all when it cannot be pickled)."""
+        blob = _pickled(value) if self.folder else None
+        if blob is not None:
+            self._write_bytes(rel, blob)
+
     def _all_facts(self) -> dict[str, bytes]:
         """Stack key -> that stack's facts, pickled (read one by one, when asked)."""
         if self._facts is None:
-            self._facts = {}
-            body = self._read_bytes("facts.pickle") if self.folder else None
-            if body is not None:
-                import pickle
-
-                # Only after the MAC check: these bytes were written by this user's docgen.
-                try:
-                    facts = pickle.loads(body)
-                except (ValueError, EOFError, AttributeError, ImportError, TypeError,
-                        IndexError, KeyError, pickle.UnpicklingError):
-                    facts = None  # a stale or corrupt file: ignored
-                if isinstance(facts, dict):
-                    self._facts = {k: v for k, v in facts.items() if isinstance(v, bytes)}
+            facts = self.read_pickle("facts.pickle")
+            self._facts = {k: v for k, v in facts.items() if isinstance(v, bytes)} \
+                if isinstance(facts, dict) else {}
         return self._facts
 
     def get_facts(self, key: str) -> dict[Any, Any]:
         """The stack facts kept under a stack key (``PageContext.stack_fact``)."""
         self.used_facts.add(key)
         blob = self._all_facts().get(key)
-        if blob is None:
-            return {}
-        import pickle
-
-        try:  # the whole file's MAC was checked when it was read
-            facts = pickle.loads(blob)
-        except (ValueError, EOFError, AttributeError, ImportError, TypeError,
-                IndexError, KeyError, pickle.UnpicklingError):
-            return {}
+        facts = _unpickled(blob) if blob is not None else None  # (the file's MAC checked)
         return facts if isinstance(facts, dict) else {}
 
     def put_facts(self, key: str, facts: dict[Any, Any]) -> None:
-        if not self.folder or not facts:
-            return
-        import pickle
-
-        try:
-            blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-            return  # a fact that cannot be kept is computed again next time
-        self.put_facts_blob(key, blob)
+        blob = _pickled(facts) if self.folder and facts else None
+        if blob is not None:  # a fact that cannot be kept is computed again next time
+            self.put_facts_blob(key, blob)
 
     def put_facts_blob(self, key: str, blob: bytes) -> None:
         """Facts already pickled (by the worker that computed them)."""
@@ -546,11 +556,8 @@ class Store:
                                        "seen": {k: v for k, v in self.seen.items()
                                                 if k in live}})
         if self.facts_dirty:
-            import pickle
-
-            live = {k: v for k, v in self._all_facts().items() if k in self.used_facts}
-            self._write_bytes("facts.pickle", pickle.dumps(live,
-                                                           protocol=pickle.HIGHEST_PROTOCOL))
+            self.write_pickle("facts.pickle", {k: v for k, v in self._all_facts().items()
+                                               if k in self.used_facts})
         for legacy in ("pages", "facts"):  # the per-stack files of earlier versions
             with contextlib.suppress(OSError):
                 if os.path.isdir(os.path.join(self.folder, legacy)):
@@ -618,8 +625,6 @@ def _build(project: ProjectConfig, configs: Sequence[StackConfig], diags: list[D
         def load() -> Template:
             tpl, _ = parse(i)
             if tpl is None:  # cannot be: these very bytes were valid when loaded
-                from docgen.diagnostics import DocgenError
-
                 raise DocgenError(f"{configs[i].template_path}: no longer loads")
             return tpl  # type: ignore[return-value]
         return load
@@ -849,24 +854,13 @@ def _knowledge(store: Store, package: str, project: ProjectConfig,
     key = _h("knowledge", FORMAT, package, project.knowledge_dir or "",
              tree_digest(project.knowledge_dir))
     user = Store(user_cache_dir(), read_loads=False)
-    kept: dict[Any, Any] = {}
-    body = user._read_bytes("knowledge.pickle") if user.folder else None
-    if body is not None:
-        import pickle
-
-        with contextlib.suppress(Exception):  # only after the MAC check; stale: ignored
-            got = pickle.loads(body)
-            if isinstance(got, tuple) and len(got) == 2 and got[0] == key \
-                    and isinstance(got[1], dict):
-                kept = got[1]
+    got = user.read_pickle("knowledge.pickle")
+    kept: dict[Any, Any] = got[1] if isinstance(got, tuple) and len(got) == 2 \
+        and got[0] == key and isinstance(got[1], dict) else {}
     memo.update(kept)
     added = load_knowledge(project, memo)
-    if added and user.folder:
-        import pickle
-
-        with contextlib.suppress(Exception):  # a base that cannot be pickled: not kept
-            user._write_bytes("knowledge.pickle", pickle.dumps(
-                (key, {**kept, **added}), protocol=pickle.HIGHEST_PROTOCOL))
+    if added:
+        user.write_pickle("knowledge.pickle", (key, {**kept, **added}))
 
 
 def _render_by_crew(crew: Any, valid: Sequence[int], missing: Sequence[int],

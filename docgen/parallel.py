@@ -112,7 +112,6 @@ def _render_one(index: int) -> tuple[Rendered, FactsBlobs]:
     """In a worker. When ``done`` delivered the pages (its receipt is not None: it wrote
     them), their text stays here: 26 MB for the corpus, pickled, sent and decoded for
     nothing. The new facts go back pickled per stack id (see :data:`FactsBlobs`)."""
-
     memo = _SHARED["memo"]
     since = len(memo)
     pages, receipt = _render_with_facts(_SHARED["handbook"], index, _SHARED["env"], memo,
